@@ -1,0 +1,57 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/keyctl.h>
+
+#include "shim.h"
+
+int ocirun_unshare(int flags) { return unshare(flags); }
+
+int ocirun_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+int ocirun_pivot_root(const char *new_root, const char *put_old)
+{
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int ocirun_mount(const char *source, const char *target, const char *fstype,
+                 unsigned long flags, const char *data)
+{
+    return mount(source, target, fstype, flags, data);
+}
+
+int ocirun_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+int ocirun_sethostname(const char *name, size_t len) { return sethostname(name, len); }
+
+int ocirun_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
+
+int ocirun_prctl(int option, unsigned long arg2, unsigned long arg3,
+                 unsigned long arg4, unsigned long arg5)
+{
+    return prctl(option, arg2, arg3, arg4, arg5);
+}
+
+int ocirun_capset(const uint32_t effective[2], const uint32_t permitted[2],
+                  const uint32_t inheritable[2])
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = effective[i];
+        data[i].permitted = permitted[i];
+        data[i].inheritable = inheritable[i];
+    }
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+long ocirun_keyctl_join_session_keyring(const char *name)
+{
+    return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+}

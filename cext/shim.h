@@ -1,0 +1,17 @@
+/* One function per syscall that Python 3.11 lacks.  Each returns -1 with
+ * errno set on failure; ocirun/_sys.py turns that into OSError. */
+#include <stdint.h>
+
+int ocirun_unshare(int flags);
+int ocirun_setns(int fd, int nstype);
+int ocirun_pivot_root(const char *new_root, const char *put_old);
+int ocirun_mount(const char *source, const char *target, const char *fstype,
+                 unsigned long flags, const char *data);
+int ocirun_umount2(const char *target, int flags);
+int ocirun_sethostname(const char *name, size_t len);
+int ocirun_setdomainname(const char *name, size_t len);
+int ocirun_prctl(int option, unsigned long arg2, unsigned long arg3,
+                 unsigned long arg4, unsigned long arg5);
+int ocirun_capset(const uint32_t effective[2], const uint32_t permitted[2],
+                  const uint32_t inheritable[2]);
+long ocirun_keyctl_join_session_keyring(const char *name);

@@ -1,0 +1,120 @@
+"""The only importer of the compiled shim.
+
+Each wrapper calls one syscall and turns a failure into
+OSError(errno, strerror, what), where `what` names the syscall and its
+object, so a user reads `mount proc on /proc: Permission denied`.
+"""
+import os
+
+from ocirun._shim import ffi, lib
+
+# clone(2) / unshare(2) namespace flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+
+# prctl(2) options
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+class SyscallError(OSError):
+    """An OSError whose text is `<what>: <strerror>`."""
+
+    def __str__(self):
+        return f"{self.filename}: {self.strerror}"
+
+
+def _check(result, what):
+    if result < 0:
+        err = ffi.errno
+        raise SyscallError(err, os.strerror(err), what)
+    return result
+
+
+def _bytes(value):
+    return os.fsencode(value) if value is not None else ffi.NULL
+
+
+def unshare(flags):
+    _check(lib.ocirun_unshare(flags), "unshare")
+
+
+def setns(fd, nstype, path):
+    _check(lib.ocirun_setns(fd, nstype), f"setns {path}")
+
+
+def pivot_root(new_root, put_old):
+    _check(lib.ocirun_pivot_root(_bytes(new_root), _bytes(put_old)), f"pivot_root {new_root}")
+
+
+def mount(source, target, fstype, flags=0, data=None, what=None):
+    _check(lib.ocirun_mount(_bytes(source), _bytes(target), _bytes(fstype), flags, _bytes(data)),
+           what or f"mount {source} on {target}")
+
+
+def umount2(target, flags=0):
+    _check(lib.ocirun_umount2(_bytes(target), flags), f"umount {target}")
+
+
+def sethostname(name):
+    raw = name.encode()
+    _check(lib.ocirun_sethostname(raw, len(raw)), f"sethostname {name}")
+
+
+def setdomainname(name):
+    raw = name.encode()
+    _check(lib.ocirun_setdomainname(raw, len(raw)), f"setdomainname {name}")
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, what="prctl"):
+    return _check(lib.ocirun_prctl(option, arg2, arg3, arg4, arg5), what)
+
+
+def capset(effective, permitted, inheritable):
+    """Each set is an int bit mask of capability numbers."""
+    def halves(mask):
+        return [mask & 0xFFFFFFFF, (mask >> 32) & 0xFFFFFFFF]
+    _check(lib.ocirun_capset(halves(effective), halves(permitted), halves(inheritable)), "capset")
+
+
+def join_session_keyring(name):
+    _check(lib.ocirun_keyctl_join_session_keyring(_bytes(name)), f"keyctl join session keyring {name}")
