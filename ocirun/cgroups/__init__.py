@@ -1,0 +1,116 @@
+"""Cgroup placement: one Manager over every hierarchy this host mounts.
+
+For now a container gets its own cgroup in each hierarchy (v1 controllers,
+the v1 name= hierarchies and the unified one), so that its processes can be
+listed, signalled and cleaned up as a whole; resource limits are refused in
+config.py until they are implemented here.
+"""
+import errno
+import os
+import signal
+import time
+
+DEFAULT_PARENT = "/ocirun"
+
+
+def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
+    """Mount points of every cgroup (v1) and cgroup2 filesystem, by name."""
+    hierarchies = {}
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, options = fields[sep + 1], fields[sep + 3]
+            if fstype == "cgroup2":
+                hierarchies.setdefault("unified", fields[4])
+            elif fstype == "cgroup":
+                names = [o for o in options.split(",") if o not in ("rw", "ro") and "=" not in o
+                         or o.startswith("name=")]
+                hierarchies.setdefault(",".join(sorted(names)), fields[4])
+    return hierarchies
+
+
+def container_cgroup_path(cgroups_path, container_id):
+    if not cgroups_path:
+        return f"{DEFAULT_PARENT}/{container_id}"
+    return "/" + cgroups_path.strip("/")
+
+
+class Manager:
+    """One container's cgroup, `path`, in each hierarchy of `mounts` (name -> mount point)."""
+
+    def __init__(self, path, mounts):
+        self.path = path
+        self.mounts = mounts
+
+    @classmethod
+    def for_container(cls, cgroups_path, container_id):
+        return cls(container_cgroup_path(cgroups_path, container_id), mounted_hierarchies())
+
+    def directories(self):
+        return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
+
+    def create(self):
+        for name, mount in self.mounts.items():
+            directory = mount
+            for part in self.path.strip("/").split("/"):
+                directory = os.path.join(directory, part)
+                try:
+                    os.mkdir(directory, 0o755)
+                except FileExistsError:
+                    continue
+                if "cpuset" in name.split(","):
+                    _inherit_cpuset(directory)
+
+    def join(self, pid):
+        for directory in self.directories():
+            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def pids(self):
+        """Every process in the container's cgroup."""
+        for directory in self.directories():
+            try:
+                with open(os.path.join(directory, "cgroup.procs")) as f:
+                    return [int(line) for line in f if line.strip()]
+            except FileNotFoundError:
+                continue
+        return []
+
+    def signal_all(self, signum):
+        for pid in self.pids():
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self, timeout=5.0):
+        """Remove the container's cgroup from every hierarchy, deepest level only:
+        shared parents such as /ocirun stay."""
+        deadline = time.monotonic() + timeout
+        for directory in self.directories():
+            while True:
+                try:
+                    os.rmdir(directory)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    # processes still exiting: make sure they are going, then retry
+                    self.signal_all(signal.SIGKILL)
+                    time.sleep(0.01)
+
+
+def _inherit_cpuset(directory):
+    """A new v1 cpuset cgroup starts empty, and no task can join it until it has cpus and mems."""
+    parent = os.path.dirname(directory)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        with open(os.path.join(directory, name)) as f:
+            if f.read().strip():
+                continue
+        with open(os.path.join(parent, name)) as f:
+            value = f.read().strip()
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(value)

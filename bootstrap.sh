@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set-up on a fresh Debian machine, as root (see README.md):
+#   ./bootstrap.sh demo   install ocirun and run a demo busybox container
+#   ./bootstrap.sh test   install ocirun and the test dependencies, run the whole suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# ocirun lives in a virtualenv of its own: a runtime starts on every container
+# start, and a clean site-packages keeps the interpreter's start-up short.
+PREFIX=${OCIRUN_PREFIX:-/opt/ocirun}
+
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_ocirun() {
+    apt-get update -qq
+    apt_install python3 python3-venv python3-dev gcc libc6-dev libffi-dev busybox-static
+    python3 -m venv "$PREFIX"
+    "$PREFIX/bin/pip" install -q --upgrade pip
+    "$PREFIX/bin/pip" install -q .
+    ln -sf "$PREFIX/bin/ocirun" /usr/local/bin/ocirun
+    echo "installed: $(ocirun --version | head -1) at $PREFIX, linked from /usr/local/bin/ocirun"
+}
+
+demo() {
+    local bundle
+    bundle=$(mktemp -d)
+    "$PREFIX/bin/python" -m ocirun.bundles busybox "$bundle/busybox" -- \
+        /bin/sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"; id; uname -a'
+    ocirun run --bundle "$bundle/busybox" "demo-$$"
+    rm -rf "$bundle"
+}
+
+run_tests() {
+    # runc is the reference the tests compare with; iproute2 makes test namespaces.
+    apt_install runc iproute2 util-linux
+    "$PREFIX/bin/pip" install -q pytest hypothesis jsonschema referencing
+    # pytest from the venv (not `python -m pytest`), so the tests import the
+    # installed package, not the source tree.
+    OCIRUN="$PREFIX/bin/ocirun" "$PREFIX/bin/pytest" -q -p no:cacheprovider tests "$@"
+}
+
+case "${1:-}" in
+    demo) install_ocirun; demo ;;
+    test) shift; install_ocirun; run_tests "$@" ;;
+    *) echo "usage: $0 demo|test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,234 @@
+"""Load a bundle's config.json, validate it, and give the rest of ocirun
+typed, read-only objects.
+
+This is the only module that knows config.json's key names: everything else
+reads attributes.  A field ocirun does not implement yet is refused here with
+a ConfigError naming it, so nothing is ever silently ignored.
+"""
+import json
+import os
+
+from ocirun.errors import ConfigError
+
+# namespace type in config.json -> name of the /proc/<pid>/ns file
+NAMESPACE_TYPES = {
+    "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+    "user": "user", "cgroup": "cgroup", "time": "time",
+}
+
+# Fields that later work will implement.  Until then a config that sets one
+# is refused, naming it, rather than run with the field quietly dropped.
+_NOT_YET = {
+    "hooks": "hooks",
+    "process.terminal": "a console (process.terminal)",
+    "process.apparmorProfile": "AppArmor profiles",
+    "process.selinuxLabel": "SELinux labels",
+    "process.ioPriority": "I/O priorities",
+    "process.scheduler": "scheduler settings",
+    "process.execCPUAffinity": "exec CPU affinity",
+    "linux.seccomp": "seccomp",
+    "linux.resources": "cgroup resource limits",
+    "linux.netDevices": "network devices",
+    "linux.mountLabel": "SELinux mount labels",
+    "linux.intelRdt": "Intel RDT",
+    "linux.memoryPolicy": "memory policies",
+    "linux.personality": "personality",
+}
+
+
+class Frozen:
+    """Attributes set once in __init__, read-only afterwards."""
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def _set(self, **fields):
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __repr__(self):
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class Mount(Frozen):
+    __slots__ = ("destination", "type", "source", "options")
+
+    def __init__(self, raw):
+        self._set(destination=raw["destination"], type=raw.get("type"),
+                  source=raw.get("source"), options=tuple(raw.get("options", ())))
+
+
+class Namespace(Frozen):
+    __slots__ = ("type", "path")
+
+    def __init__(self, raw):
+        self._set(type=raw["type"], path=raw.get("path") or None)
+
+
+class IdMapping(Frozen):
+    __slots__ = ("container_id", "host_id", "size")
+
+    def __init__(self, raw):
+        self._set(container_id=raw["containerID"], host_id=raw["hostID"], size=raw["size"])
+
+
+class Device(Frozen):
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+    def __init__(self, raw):
+        self._set(path=raw["path"], type=raw["type"], major=raw.get("major", 0),
+                  minor=raw.get("minor", 0), file_mode=raw.get("fileMode"),
+                  uid=raw.get("uid"), gid=raw.get("gid"))
+
+
+class Capabilities(Frozen):
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(self, raw):
+        raw = raw or {}
+        self._set(**{name: tuple(raw.get(name, ())) for name in self.__slots__})
+
+
+class Rlimit(Frozen):
+    __slots__ = ("type", "soft", "hard")
+
+    def __init__(self, raw):
+        self._set(type=raw["type"], soft=raw["soft"], hard=raw["hard"])
+
+
+class Process(Frozen):
+    __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask",
+                 "capabilities", "rlimits", "no_new_privileges", "oom_score_adj")
+
+    def __init__(self, raw):
+        user = raw.get("user", {})
+        self._set(
+            args=tuple(raw.get("args", ())),
+            env=tuple(raw.get("env", ())),
+            cwd=raw["cwd"],
+            uid=user.get("uid", 0),
+            gid=user.get("gid", 0),
+            additional_gids=tuple(user.get("additionalGids", ())),
+            umask=user.get("umask"),
+            capabilities=Capabilities(raw.get("capabilities")),
+            rlimits=tuple(Rlimit(r) for r in raw.get("rlimits", ())),
+            no_new_privileges=raw.get("noNewPrivileges", False),
+            oom_score_adj=raw.get("oomScoreAdj"),
+        )
+
+
+class Config(Frozen):
+    __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname",
+                 "domainname", "mounts", "process", "namespaces", "uid_mappings",
+                 "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
+                 "rootfs_propagation", "cgroups_path", "time_offsets", "annotations")
+
+    def __init__(self, raw, bundle):
+        linux = raw.get("linux", {})
+        root_path = raw["root"]["path"]
+        self._set(
+            bundle=bundle,
+            oci_version=raw["ociVersion"],
+            root_path=os.path.normpath(os.path.join(bundle, root_path)),
+            root_readonly=raw["root"].get("readonly", False),
+            hostname=raw.get("hostname"),
+            domainname=raw.get("domainname"),
+            mounts=tuple(Mount(m) for m in raw.get("mounts", ())),
+            process=Process(raw["process"]) if "process" in raw else None,
+            namespaces=tuple(Namespace(n) for n in linux.get("namespaces", ())),
+            uid_mappings=tuple(IdMapping(m) for m in linux.get("uidMappings", ())),
+            gid_mappings=tuple(IdMapping(m) for m in linux.get("gidMappings", ())),
+            devices=tuple(Device(d) for d in linux.get("devices", ())),
+            masked_paths=tuple(linux.get("maskedPaths", ())),
+            readonly_paths=tuple(linux.get("readonlyPaths", ())),
+            sysctl=dict(linux.get("sysctl", {})),
+            rootfs_propagation=linux.get("rootfsPropagation"),
+            cgroups_path=linux.get("cgroupsPath"),
+            time_offsets={clock: (o.get("secs", 0), o.get("nanosecs", 0))
+                          for clock, o in linux.get("timeOffsets", {}).items()},
+            annotations=dict(raw.get("annotations", {})),
+        )
+
+    def namespace(self, ns_type):
+        """The Namespace entry of that type, or None when the container shares the host's."""
+        for ns in self.namespaces:
+            if ns.type == ns_type:
+                return ns
+        return None
+
+
+def load(bundle):
+    """Read, validate and type <bundle>/config.json."""
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise ConfigError(f"bundle {bundle}: no such directory")
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"bundle {bundle}: config.json not found") from None
+    except ValueError as e:
+        raise ConfigError(f"config.json: not valid JSON: {e}") from None
+    from ocirun.schema import validate_config
+    validate_config(raw)
+    check_supported(raw)
+    config = Config(raw, bundle)
+    check_consistent(config)
+    return config
+
+
+def check_supported(raw):
+    """Refuse, by name, every field set in `raw` that ocirun does not implement yet."""
+    for dotted, what in _NOT_YET.items():
+        section, _, key = dotted.partition(".")
+        value = raw.get(section, {}).get(key) if key else raw.get(section)
+        if not _is_set(value):
+            continue
+        raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
+    for i, mount in enumerate(raw.get("mounts", ())):
+        for key in ("uidMappings", "gidMappings"):
+            if mount.get(key):
+                raise ConfigError(f"config.json: mounts[{i}].{key}: id-mapped mounts not supported yet")
+
+
+def _is_set(value):
+    """False for absent, false, empty, or a dict whose every member is unset
+    (e.g. "hooks": {"prestart": []})."""
+    if isinstance(value, dict):
+        return any(_is_set(v) for v in value.values())
+    return value not in (None, False, [], "")
+
+
+def check_consistent(config):
+    """Rules the schema cannot express."""
+    if not os.path.isdir(config.root_path):
+        raise ConfigError(f"root.path {config.root_path}: no such directory")
+    if config.process is None:
+        raise ConfigError("config.json: process: required to create a container")
+    if not config.process.args:
+        raise ConfigError("config.json: process.args: at least one argument is required")
+    if not config.process.cwd.startswith("/"):
+        raise ConfigError(f"config.json: process.cwd: {config.process.cwd!r} is not an absolute path")
+    seen = set()
+    for i, ns in enumerate(config.namespaces):
+        if ns.type in seen:
+            raise ConfigError(f"config.json: linux.namespaces[{i}]: duplicate namespace type {ns.type!r}")
+        seen.add(ns.type)
+    if "mount" not in seen:
+        # Without one, the container's mounts would land in the host's table.
+        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+    user = config.namespace("user")
+    if (config.uid_mappings or config.gid_mappings) and not (user and not user.path):
+        raise ConfigError("config.json: linux.uidMappings: id mappings need a new user namespace")
+    if user and not user.path and not (config.uid_mappings and config.gid_mappings):
+        raise ConfigError("config.json: linux.uidMappings: a new user namespace needs uid and gid mappings")
+    if config.hostname and not (config.namespace("uts") and not config.namespace("uts").path):
+        raise ConfigError("config.json: hostname: setting it needs a new uts namespace")
+    if config.time_offsets and not (config.namespace("time") and not config.namespace("time").path):
+        raise ConfigError("config.json: linux.timeOffsets: setting them needs a new time namespace")
+    for i, mount in enumerate(config.mounts):
+        if not mount.destination.startswith("/"):
+            raise ConfigError(f"config.json: mounts[{i}].destination: {mount.destination!r} is not an absolute path")

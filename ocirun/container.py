@@ -1,0 +1,273 @@
+"""Container: one method per lifecycle operation of runtime.md.
+
+    from ocirun import Container
+    c = Container.create("web", bundle="/srv/web", root="/run/ocirun")
+    c.start()
+    c.state()     # {"ociVersion": ..., "status": "running", ...}
+    c.kill("TERM")
+    c.delete(force=True)
+
+Each operation on an existing container holds the lock on its state
+directory, so concurrent commands on one id are serialized.
+"""
+import datetime
+import os
+import select
+import signal
+
+from ocirun import OCI_VERSION, config as config_module
+from ocirun.cgroups import Manager
+from ocirun.errors import OcirunError, WrongState
+from ocirun.state import (CREATED, RUNNING, STOPPED, ContainerState, StateStore,
+                          check_allowed, process_start_time)
+
+DEFAULT_ROOT = "/run/ocirun"
+
+
+class Container:
+    def __init__(self, container_id, store, record):
+        self.id = container_id
+        self.store = store
+        self.record = record
+
+    # --- create / start / run ---------------------------------------------
+
+    @classmethod
+    def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
+               no_new_keyring=False, preserve_fds=0):
+        """Set the container up and leave its init waiting for start."""
+        config = config_module.load(bundle)
+        from ocirun.process.launcher import LaunchPlan, launch_init
+        from ocirun.process.startsync import create_fifo
+        store = StateStore(root)
+        directory = store.create_directory(container_id)
+        lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        import fcntl
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cgroup = Manager.for_container(config.cgroups_path, container_id)
+        fifo_fd = None
+        try:
+            _fifo_path, fifo_fd = create_fifo(directory)
+            plan = LaunchPlan(container_id, config, cgroup, fifo_fd, lock, no_pivot=no_pivot,
+                              no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+            cgroup.create()
+            pid = launch_init(plan)
+            record = ContainerState(
+                directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),
+                status=CREATED, bundle=config.bundle, rootfs=config.root_path,
+                created=_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
+                annotations=config.annotations, cgroup_paths=cgroup.directories(),
+                oci_version=config.oci_version)
+            record.save()
+            if pid_file:
+                _write_pid_file(pid_file, pid)
+        except BaseException:
+            _destroy(store, container_id, cgroup)
+            raise
+        finally:
+            if fifo_fd is not None:
+                os.close(fifo_fd)
+            os.close(lock)
+        return cls(container_id, store, record)
+
+    def start(self):
+        """Let the created init exec the user's process."""
+        from ocirun.process.startsync import FIFO_NAME, release
+        with self._locked():
+            status = self.record.live_status()
+            check_allowed("start", self.id, status)
+            fifo = os.path.join(self.record.directory, FIFO_NAME)
+            if not release(fifo):
+                raise OcirunError(f"container {self.id}: its init exited before start")
+            os.unlink(fifo)
+            self.record.status = RUNNING
+            self.record.save()
+
+    @classmethod
+    def run(cls, container_id, detach=False, **create_options):
+        """create + start; without detach, wait and return the exit status
+        (128+N when killed by signal N) after deleting the container."""
+        from ocirun import _sys
+        if not detach:
+            # The init's parent exits during create; as subreaper we inherit it
+            # and can wait for its exit status.
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
+        container = cls.create(container_id, **create_options)
+        try:
+            forwarded = _forward_signals(container.record.pid) if not detach else None
+            container.start()
+        except BaseException:
+            container.delete(force=True)
+            raise
+        if detach:
+            return 0
+        status = _wait_exit_status(container.record.pid)
+        for signum, handler in (forwarded or {}).items():
+            signal.signal(signum, handler)
+        container.delete(force=True)
+        return status
+
+    # --- queries ------------------------------------------------------------
+
+    @classmethod
+    def load(cls, container_id, root=DEFAULT_ROOT):
+        store = StateStore(root)
+        from ocirun.state import validate_id
+        validate_id(container_id)
+        record = ContainerState.load(store.directory(container_id), container_id)
+        return cls(container_id, store, record)
+
+    def status(self):
+        return self.record.live_status()
+
+    def state(self):
+        """The runtime-spec state document (runc's extra fields included)."""
+        status = self.status()
+        return {
+            "ociVersion": self.record.oci_version or OCI_VERSION,
+            "id": self.id,
+            "pid": self.record.pid if status != STOPPED else 0,
+            "status": status,
+            "bundle": self.record.bundle,
+            "rootfs": self.record.rootfs,
+            "created": self.record.created,
+            "owner": self.record.owner,
+            "annotations": self.record.annotations or {},
+        }
+
+    @classmethod
+    def list(cls, root=DEFAULT_ROOT):
+        store = StateStore(root)
+        containers = []
+        for container_id in store.ids():
+            try:
+                containers.append(cls.load(container_id, root))
+            except OcirunError:
+                continue  # deleted meanwhile
+        return containers
+
+    # --- kill / delete ------------------------------------------------------
+
+    def kill(self, signum=signal.SIGTERM, all_processes=False):
+        with self._locked():
+            check_allowed("kill", self.id, self.status())
+            if all_processes:
+                self._cgroup().signal_all(signum)
+            else:
+                self._signal_init(signum)
+
+    def delete(self, force=False):
+        with self._locked():
+            status = self.status()
+            if force and status in (CREATED, RUNNING):
+                self._cgroup().signal_all(signal.SIGKILL)
+                self._signal_init(signal.SIGKILL)
+                _wait_gone(self.record.pid)
+            elif status == CREATED:
+                # runc, crun and youki delete a created container; containerd relies on it.
+                self._signal_init(signal.SIGKILL)
+                _wait_gone(self.record.pid)
+            else:
+                check_allowed("delete", self.id, status)
+            _destroy(self.store, self.id, self._cgroup())
+
+    # --- helpers --------------------------------------------------------------
+
+    def _cgroup(self):
+        from ocirun.cgroups import mounted_hierarchies
+        paths = self.record.cgroup_paths or []
+        mounts = mounted_hierarchies()
+        # the container's path is the same under every hierarchy
+        for mount in mounts.values():
+            for path in paths:
+                if path.startswith(mount.rstrip("/") + "/"):
+                    return Manager(path[len(mount.rstrip("/")):], mounts)
+        return Manager("/nonexistent-cgroup", {})
+
+    def _signal_init(self, signum):
+        """Signal the init through a pidfd, after checking it is still our process."""
+        try:
+            pidfd = os.pidfd_open(self.record.pid)
+        except ProcessLookupError:
+            return
+        try:
+            if self.record.init_alive():
+                signal.pidfd_send_signal(pidfd, signum)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+
+    def _locked(self):
+        return _Lock(self)
+
+
+class _Lock:
+    def __init__(self, container):
+        self.container = container
+
+    def __enter__(self):
+        c = self.container
+        self.fd = c.store.lock(c.id)
+        c.record = ContainerState.load(c.record.directory, c.id)  # re-read under the lock
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def _destroy(store, container_id, cgroup):
+    try:
+        cgroup.destroy()
+    finally:
+        store.remove(container_id)
+
+
+def _wait_gone(pid, timeout=10.0):
+    """Wait for a process that is not necessarily our child to exit."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            raise WrongState(f"process {pid} did not exit within {timeout:g}s")
+    finally:
+        os.close(pidfd)
+
+
+def _wait_exit_status(pid):
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)
+
+
+_FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+def _forward_signals(pid):
+    """Pass the signals a foreground `run` gets on to the container, as runc does."""
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    return {signum: signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
+
+
+def _write_pid_file(path, pid):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,64 @@
+"""Entering namespaces: new ones by unshare(2), existing ones by setns(2),
+and the files that configure a new user or time namespace."""
+import os
+
+from ocirun import _sys
+
+CLONE_FLAGS = {
+    "pid": _sys.CLONE_NEWPID, "network": _sys.CLONE_NEWNET, "mount": _sys.CLONE_NEWNS,
+    "ipc": _sys.CLONE_NEWIPC, "uts": _sys.CLONE_NEWUTS, "user": _sys.CLONE_NEWUSER,
+    "cgroup": _sys.CLONE_NEWCGROUP, "time": _sys.CLONE_NEWTIME,
+}
+
+# time namespace clocks in config.json -> names in /proc/<pid>/timens_offsets
+_TIME_CLOCKS = {"monotonic": "monotonic", "boottime": "boottime"}
+
+
+def join(ns_type, path):
+    """setns(2) into the namespace at `path`, checking it is of `ns_type`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"open {ns_type} namespace {path}") from None
+    try:
+        _sys.setns(fd, CLONE_FLAGS[ns_type], f"{ns_type} namespace {path}")
+    finally:
+        os.close(fd)
+
+
+def unshare(ns_types):
+    """Create new namespaces of every type in `ns_types` with one unshare(2)."""
+    flags = 0
+    for ns_type in ns_types:
+        flags |= CLONE_FLAGS[ns_type]
+    if flags:
+        _sys.unshare(flags)
+
+
+def write_id_maps(pid, uid_mappings, gid_mappings):
+    """Parent side: write the uid and gid maps of the user namespace `pid` just created."""
+    for name, mappings in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+        path = f"/proc/{pid}/{name}"
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"write {path} ({text.strip()!r})") from None
+
+
+def write_time_offsets(offsets):
+    """Set the clock offsets of the time namespace this process just unshared;
+    they apply to its children, and only before the first one is made."""
+    lines = "".join(f"{_TIME_CLOCKS.get(clock, clock)} {secs} {nanosecs}\n"
+                    for clock, (secs, nanosecs) in offsets.items())
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(lines)
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, "write /proc/self/timens_offsets") from None
+
+
+def maps_root(mappings):
+    """Whether container id 0 is mapped: only then can the init become root in its namespace."""
+    return any(m.container_id == 0 for m in mappings)

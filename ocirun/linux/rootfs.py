@@ -1,0 +1,222 @@
+"""The container's root filesystem: propagation, config.json mounts,
+pivot_root, masked and readonly paths, a readonly root."""
+import errno
+import os
+import stat
+
+from ocirun import _sys
+from ocirun.errors import ConfigError
+
+# mount option -> (flags to set, flags to clear); see config.md and mount(8)
+_FLAG_OPTIONS = {
+    "ro": (_sys.MS_RDONLY, 0), "rw": (0, _sys.MS_RDONLY),
+    "nosuid": (_sys.MS_NOSUID, 0), "suid": (0, _sys.MS_NOSUID),
+    "nodev": (_sys.MS_NODEV, 0), "dev": (0, _sys.MS_NODEV),
+    "noexec": (_sys.MS_NOEXEC, 0), "exec": (0, _sys.MS_NOEXEC),
+    "sync": (_sys.MS_SYNCHRONOUS, 0), "async": (0, _sys.MS_SYNCHRONOUS),
+    "dirsync": (_sys.MS_DIRSYNC, 0),
+    "remount": (_sys.MS_REMOUNT, 0),
+    "mand": (_sys.MS_MANDLOCK, 0), "nomand": (0, _sys.MS_MANDLOCK),
+    "noatime": (_sys.MS_NOATIME, 0), "atime": (0, _sys.MS_NOATIME),
+    "nodiratime": (_sys.MS_NODIRATIME, 0), "diratime": (0, _sys.MS_NODIRATIME),
+    "relatime": (_sys.MS_RELATIME, 0), "norelatime": (0, _sys.MS_RELATIME),
+    "strictatime": (_sys.MS_STRICTATIME, 0), "nostrictatime": (0, _sys.MS_STRICTATIME),
+    "lazytime": (_sys.MS_LAZYTIME, 0), "nolazytime": (0, _sys.MS_LAZYTIME),
+    "nosymfollow": (_sys.MS_NOSYMFOLLOW, 0), "symfollow": (0, _sys.MS_NOSYMFOLLOW),
+    "silent": (_sys.MS_SILENT, 0), "loud": (0, _sys.MS_SILENT),
+    "bind": (_sys.MS_BIND, 0), "rbind": (_sys.MS_BIND | _sys.MS_REC, 0),
+}
+
+PROPAGATION = {
+    "private": _sys.MS_PRIVATE, "rprivate": _sys.MS_PRIVATE | _sys.MS_REC,
+    "shared": _sys.MS_SHARED, "rshared": _sys.MS_SHARED | _sys.MS_REC,
+    "slave": _sys.MS_SLAVE, "rslave": _sys.MS_SLAVE | _sys.MS_REC,
+    "unbindable": _sys.MS_UNBINDABLE, "runbindable": _sys.MS_UNBINDABLE | _sys.MS_REC,
+}
+
+# Options config.md defines that need mount_setattr(2) or copying; refused
+# until implemented rather than passed to the filesystem as data.
+_NOT_YET_OPTIONS = {
+    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+    "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
+    "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+    "idmap", "ridmap", "tmpcopyup",
+}
+
+# flags a bind remount may change; the rest come from the mount as it is
+_BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
+                       | _sys.MS_NOATIME | _sys.MS_NODIRATIME | _sys.MS_RELATIME
+                       | _sys.MS_STRICTATIME | _sys.MS_NOSYMFOLLOW)
+# statvfs f_flag bits that the kernel locks in a user namespace and that a
+# remount must therefore repeat (they equal the MS_ values)
+_LOCKED_STATVFS_FLAGS = _sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
+
+_MAX_SYMLINKS = 40
+
+
+class MountOptions:
+    __slots__ = ("flags", "cleared", "propagation", "data")
+
+    def __init__(self, options, where):
+        self.flags = self.cleared = 0
+        self.propagation = []
+        data = []
+        for option in options:
+            if option in _FLAG_OPTIONS:
+                set_flags, clear_flags = _FLAG_OPTIONS[option]
+                self.flags = (self.flags | set_flags) & ~clear_flags
+                self.cleared = (self.cleared | clear_flags) & ~set_flags
+            elif option in PROPAGATION:
+                self.propagation.append(PROPAGATION[option])
+            elif option in _NOT_YET_OPTIONS:
+                raise ConfigError(f"config.json: {where}.options: {option!r} not supported yet")
+            else:
+                data.append(option)  # filesystem-specific, e.g. mode=755, size=64k
+        self.data = ",".join(data) or None
+
+    @property
+    def is_bind(self):
+        return bool(self.flags & _sys.MS_BIND)
+
+
+def parse_mounts(mounts):
+    """Check every mount's options up front, so a bad one fails before any fork."""
+    return [MountOptions(m.options, f"mounts[{i}]") for i, m in enumerate(mounts)]
+
+
+def resolve_in_root(root, path):
+    """The host path of `path` as seen from a process whose root is `root`.
+
+    Symlinks are followed as the container would follow them: an absolute
+    target starts again at `root`, and `..` never climbs above it, so a link
+    planted in the image cannot lead outside the rootfs.  Missing components
+    are kept as they are (they will be created inside `root`).
+    """
+    parts = [p for p in path.split("/") if p]
+    resolved = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+        except FileNotFoundError:
+            is_link = False
+        if not is_link:
+            resolved.append(part)
+            continue
+        links += 1
+        if links > _MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = []
+        parts = [p for p in target.split("/") if p] + parts
+    return os.path.join(root, *resolved)
+
+
+def _make_mount_point(path, for_file):
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if for_file:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:
+        os.mkdir(path, 0o755)
+
+
+def prepare_root(rootfs, propagation):
+    """Stop our mounts from reaching the host, then make the rootfs a mount point
+    of its own so pivot_root can move it."""
+    root_flags = PROPAGATION[propagation] if propagation else _sys.MS_SLAVE | _sys.MS_REC
+    _sys.mount(None, "/", None, root_flags, what="make / " + (propagation or "rslave"))
+    _sys.mount(rootfs, rootfs, None, _sys.MS_BIND | _sys.MS_REC, what=f"bind rootfs {rootfs}")
+
+
+def mount_all(rootfs, mounts, parsed_options, bundle):
+    for mount, options in zip(mounts, parsed_options):
+        mount_one(rootfs, mount, options, bundle)
+
+
+def mount_one(rootfs, mount, options, bundle):
+    target = resolve_in_root(rootfs, mount.destination)
+    source = mount.source
+    if options.is_bind:
+        source = os.path.join(bundle, source) if source and not source.startswith("/") else source
+        try:
+            for_file = not os.path.isdir(source)
+            os.stat(source)
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"mount source {source}") from None
+    else:
+        for_file = False
+        if mount.type == "cgroup" or mount.type == "cgroup2":
+            raise ConfigError(f"config.json: mounts: {mount.destination}: cgroup mounts not supported yet")
+    _make_mount_point(target, for_file)
+    what = f"mount {mount.type or 'bind'} {source} on {mount.destination}"
+    flags = options.flags
+    if options.is_bind:
+        # A bind ignores every flag but MS_REC; the rest take a remount.
+        _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
+        if flags & _BIND_REMOUNT_FLAGS or options.cleared & _BIND_REMOUNT_FLAGS:
+            remount_bind(target, flags & _BIND_REMOUNT_FLAGS, options.cleared, what)
+    else:
+        _sys.mount(source, target, mount.type, flags, options.data, what)
+    for propagation in options.propagation:
+        _sys.mount(None, target, None, propagation, what=f"set propagation of {mount.destination}")
+
+
+def remount_bind(target, flags, cleared=0, what=None):
+    """Remount a bind mount with `flags`, keeping the flags the kernel locks."""
+    locked = os.statvfs(target).f_flag & _LOCKED_STATVFS_FLAGS & ~cleared
+    _sys.mount(None, target, None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked, None,
+               (what or f"remount {target}") + " (remount)")
+
+
+def pivot(rootfs, no_pivot):
+    """Make `rootfs` the root: pivot_root and detach the old root, or, with
+    --no-pivot, move it over / and chroot."""
+    os.chdir(rootfs)
+    if no_pivot:
+        _sys.mount(rootfs, "/", None, _sys.MS_MOVE, what=f"move {rootfs} to /")
+        os.chroot(".")
+    else:
+        _sys.pivot_root(".", ".")
+        # The old root now sits under the new one; keep its unmount from
+        # propagating to the host before detaching it.
+        _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC, what="make old root rslave")
+        _sys.umount2(".", _sys.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_paths(paths):
+    """Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            _sys.mount("tmpfs", path, "tmpfs", _sys.MS_RDONLY, None, f"mask {path}")
+        else:
+            _sys.mount("/dev/null", path, None, _sys.MS_BIND, None, f"mask {path}")
+
+
+def make_readonly(paths):
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        _sys.mount(path, path, None, _sys.MS_BIND | _sys.MS_REC, None, f"readonly path {path}")
+        remount_bind(path, _sys.MS_RDONLY, what=f"readonly path {path}")
+
+
+def set_root_propagation(propagation):
+    _sys.mount(None, "/", None, PROPAGATION[propagation], what=f"make / {propagation}")
+
+
+def make_root_readonly():
+    remount_bind("/", _sys.MS_RDONLY, what="readonly root")

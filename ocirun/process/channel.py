@@ -1,0 +1,56 @@
+"""The parent-child protocol of create: one SOCK_SEQPACKET socketpair, one
+JSON object per packet.
+
+    parent (ocirun create)          stage A (namespaces)              init (container pid 1)
+    ──────────────────────          ────────────────────              ──────────────────────
+    fork ─────────────────────────▶ join cgroup; setns/unshare user
+                                ◀── USERNS_READY          (only with a new user namespace)
+    write uid_map, gid_map
+    ID_MAPS_WRITTEN ──────────────▶ setns/unshare the rest; fork ───▶
+                                ◀── INIT_PID {pid}
+                                    exit 0
+                                                                      mounts, pivot_root, devices,
+                                                                      hostname, user, capabilities
+                                ◀─────────────────────────────────── INIT_READY
+    write state "created"                                             block on the exec fifo;
+                                                                      `ocirun start` releases it; exec
+
+Any stage that fails sends ERROR {step, errno, message} and exits; the
+parent raises ChildSetupError from it.  When every child end is closed
+without a final message, the parent reports the init as gone.
+"""
+import json
+import socket
+
+USERNS_READY = "userns-ready"
+ID_MAPS_WRITTEN = "id-maps-written"
+INIT_PID = "init-pid"
+INIT_READY = "init-ready"
+ERROR = "error"
+
+_MAX_MESSAGE = 65536
+
+
+class Channel:
+    def __init__(self, sock):
+        self.sock = sock
+
+    @classmethod
+    def pair(cls):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        return cls(parent), cls(child)
+
+    def send(self, kind, **fields):
+        fields["type"] = kind
+        self.sock.send(json.dumps(fields).encode())
+
+    def receive(self):
+        """The next message as a dict, or None when every peer has closed its end."""
+        data = self.sock.recv(_MAX_MESSAGE)
+        return json.loads(data) if data else None
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()

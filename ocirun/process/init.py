@@ -1,0 +1,250 @@
+"""The child side of create, from namespaces to exec.
+
+Stage A enters the cgroup and the namespaces and forks the container's init
+(pid 1 of a new pid namespace: unshare(CLONE_NEWPID) only applies to
+children).  The init then runs INIT_STEPS, in order, reports ready, waits for
+`ocirun start` and execs the user's process.  A failing step travels back to
+the parent as data (see channel.py), named after the step's function.
+"""
+import os
+
+from ocirun import _sys
+from ocirun.linux import capabilities, devices, namespaces, rlimits, rootfs
+from ocirun.process import channel as msg
+from ocirun.process.startsync import wait_for_start
+
+# setns order: the user namespace first (it owns the others), mount last (it
+# changes what the other namespace paths resolve to).
+_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+
+
+def run_stage_a(plan, channel):
+    """Runs in the first child; never returns."""
+    step = "enter cgroup"
+    try:
+        config = plan.config
+        plan.cgroup.join(os.getpid())
+        step = "enter user namespace"
+        user_ns = config.namespace("user")
+        if user_ns and user_ns.path:
+            namespaces.join("user", user_ns.path)
+        elif user_ns:
+            namespaces.unshare(["user"])
+            channel.send(msg.USERNS_READY)
+            reply = channel.receive()
+            if not reply or reply["type"] != msg.ID_MAPS_WRITTEN:
+                os._exit(1)
+            if namespaces.maps_root(config.gid_mappings):
+                os.setresgid(0, 0, 0)
+            if namespaces.maps_root(config.uid_mappings):
+                os.setresuid(0, 0, 0)
+        step = "enter namespaces"
+        for ns_type in _JOIN_ORDER[1:]:
+            ns = config.namespace(ns_type)
+            if ns and ns.path:
+                namespaces.join(ns_type, ns.path)
+        namespaces.unshare([ns.type for ns in config.namespaces if not ns.path and ns.type != "user"])
+        if config.time_offsets:
+            step = "set time offsets"
+            namespaces.write_time_offsets(config.time_offsets)
+        step = "fork init"
+        pid = os.fork()
+        if pid == 0:
+            run_init(plan, channel)
+        channel.send(msg.INIT_PID, pid=pid)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        report_failure(channel, step, e)
+    os._exit(0)
+
+
+def run_init(plan, channel):
+    """Runs as the container's init; never returns."""
+    step = None
+    try:
+        _sys.prctl(_sys.PR_SET_NAME, _proc_name(b"ocirun:init"), what="name init")
+        for step in INIT_STEPS:
+            step(plan)
+        step = None
+        path = find_executable(plan)
+        channel.send(msg.INIT_READY, warnings=plan.warnings)
+        channel.close()
+    except BaseException as e:  # noqa: BLE001
+        report_failure(channel, step.__name__.replace("_", " ") if step else "", e)
+        os._exit(1)
+    try:
+        wait_for_start(plan.fifo_fd)
+        os.execve(path, plan.config.process.args, plan.environ)
+    except OSError as e:
+        os.write(2, f"ocirun: exec {plan.config.process.args[0]}: {e.strerror}\n".encode())
+    os._exit(127)
+
+
+def report_failure(channel, step, error):
+    try:
+        channel.send(msg.ERROR, step=step, errno=getattr(error, "errno", None) or 0,
+                     message=str(error) or type(error).__name__)
+    finally:
+        os._exit(1)
+
+
+def _proc_name(name):
+    from ocirun._shim import ffi
+    return int(ffi.cast("unsigned long", ffi.from_buffer(name)))
+
+
+# --- the init's steps, in order -------------------------------------------
+
+def keep_only_preserved_fds(plan):
+    """Beyond stdio and the --preserve-fds ones, no inherited fd survives exec."""
+    last_preserved = 2 + plan.preserve_fds
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > last_preserved:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the fd listdir itself used
+        elif fd > 2:
+            os.set_inheritable(fd, True)
+
+
+def bring_up_loopback(plan):
+    ns = plan.config.namespace("network")
+    if ns and not ns.path:
+        from ocirun.linux.network import bring_up_loopback as up
+        up()
+
+
+def prepare_rootfs(plan):
+    config = plan.config
+    os.umask(0)  # device and mount point modes are the config's, not our umask's
+    rootfs.prepare_root(config.root_path, config.rootfs_propagation)
+
+
+def mount_config_mounts(plan):
+    config = plan.config
+    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle)
+
+
+def create_devices(plan):
+    config = plan.config
+    in_user_ns = config.namespace("user") is not None
+    if devices.needs_dev_setup(config.mounts):
+        devices.create_default_devices(config.root_path, in_user_ns)
+        devices.create_dev_symlinks(config.root_path)
+    devices.create_devices(config.root_path, config.devices, in_user_ns)
+
+
+def create_cwd(plan):
+    cwd = rootfs.resolve_in_root(plan.config.root_path, plan.config.process.cwd)
+    os.makedirs(cwd, 0o755, exist_ok=True)
+
+
+def pivot_root(plan):
+    rootfs.pivot(plan.config.root_path, plan.no_pivot)
+
+
+def set_hostname(plan):
+    if plan.config.hostname:
+        _sys.sethostname(plan.config.hostname)
+    if plan.config.domainname:
+        _sys.setdomainname(plan.config.domainname)
+
+
+def apply_sysctl(plan):
+    if plan.config.sysctl:
+        from ocirun.linux import sysctl
+        sysctl.apply(plan.config.sysctl)
+
+
+def protect_paths(plan):
+    rootfs.make_readonly(plan.config.readonly_paths)
+    rootfs.mask_paths(plan.config.masked_paths)
+
+
+def finish_rootfs(plan):
+    config = plan.config
+    if config.rootfs_propagation:
+        rootfs.set_root_propagation(config.rootfs_propagation)
+    if config.root_readonly:
+        rootfs.make_root_readonly()
+
+
+def join_session_keyring(plan):
+    if not plan.no_new_keyring:
+        try:
+            _sys.join_session_keyring(f"_ses.{plan.container_id}")
+        except OSError as e:
+            if e.errno != 38:  # ENOSYS: a kernel without keyrings
+                raise
+
+
+def apply_process_limits(plan):
+    process = plan.config.process
+    rlimits.apply(process.rlimits)
+    if process.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process.oom_score_adj))
+
+
+def switch_user(plan):
+    """Become the process's user, keeping exactly the configured capabilities."""
+    process = plan.config.process
+    sets = plan.capability_sets
+    capabilities.drop_bounding(sets)
+    _sys.prctl(_sys.PR_SET_KEEPCAPS, 1, what="keep capabilities")
+    os.setgroups(list(dict.fromkeys(process.additional_gids)))
+    os.setresgid(process.gid, process.gid, process.gid)
+    os.setresuid(process.uid, process.uid, process.uid)
+    _sys.prctl(_sys.PR_SET_KEEPCAPS, 0, what="keep capabilities")
+    not_raised = capabilities.apply(sets)
+    if not_raised:
+        plan.warnings.append("ambient capabilities not raised because they are not both permitted"
+                             " and inheritable: " + ", ".join(not_raised))
+    if process.no_new_privileges:
+        _sys.prctl(_sys.PR_SET_NO_NEW_PRIVS, 1, what="set no_new_privs")
+
+
+def enter_cwd(plan):
+    process = plan.config.process
+    os.umask(process.umask if process.umask is not None else 0o022)
+    os.chdir(process.cwd)
+
+
+INIT_STEPS = (
+    keep_only_preserved_fds,
+    bring_up_loopback,
+    prepare_rootfs,
+    mount_config_mounts,
+    create_devices,
+    create_cwd,
+    pivot_root,
+    set_hostname,
+    apply_sysctl,
+    protect_paths,
+    finish_rootfs,
+    join_session_keyring,
+    apply_process_limits,
+    switch_user,
+    enter_cwd,
+)
+
+
+def find_executable(plan):
+    """args[0] resolved as exec would, on the container's PATH; missing is an
+    error of create, as with runc."""
+    name = plan.config.process.args[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in plan.environ.get("PATH", "").split(":")]
+        if not plan.environ.get("PATH"):
+            candidates = []
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    if "/" in name:
+        if os.path.exists(name):
+            raise PermissionError(13, f'exec: "{name}": permission denied')
+        raise FileNotFoundError(2, f'exec: "{name}": no such file or directory')
+    raise FileNotFoundError(2, f'exec: "{name}": executable file not found in $PATH')

@@ -1,0 +1,85 @@
+"""The parent side of create: fork stage A, answer it over the channel, and
+return the pid of a container init that is set up and waiting for start."""
+import os
+import signal
+
+from ocirun.errors import ChildSetupError
+from ocirun.linux import namespaces
+from ocirun.linux.capabilities import CapabilitySets
+from ocirun.linux.rootfs import parse_mounts
+from ocirun.process import channel as msg
+from ocirun.process.channel import Channel
+
+
+class LaunchPlan:
+    """Everything the child needs, checked in the parent before any fork."""
+
+    def __init__(self, container_id, config, cgroup, fifo_fd, lock_fd, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0):
+        self.container_id = container_id
+        self.config = config
+        self.cgroup = cgroup
+        self.fifo_fd = fifo_fd
+        # The state directory's flock belongs to the open file, which fork
+        # shares: the child must close its copy or it holds the lock until exec.
+        self.lock_fd = lock_fd
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.warnings = []  # filled in the child, reported with INIT_READY
+        self.mount_options = parse_mounts(config.mounts)
+        self.capability_sets = CapabilitySets(config.process.capabilities)
+        self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
+                            for entry in config.process.env)
+
+
+def launch_init(plan):
+    """Run the child side of create; return the init's pid once it is ready.
+
+    On failure the init (if it got that far) is killed and reaped by whoever
+    its parent is, and ChildSetupError carries the failing step.
+    """
+    parent_end, child_end = Channel.pair()
+    stage_a = os.fork()
+    if stage_a == 0:
+        try:
+            parent_end.close()
+            os.close(plan.lock_fd)
+            from ocirun.process.init import run_stage_a
+            run_stage_a(plan, child_end)
+        finally:
+            os._exit(1)
+    child_end.close()
+    init_pid = None
+    try:
+        while True:
+            message = parent_end.receive()
+            if message is None:
+                raise ChildSetupError("", 0, "container init exited during setup")
+            kind = message["type"]
+            if kind == msg.USERNS_READY:
+                namespaces.write_id_maps(stage_a, plan.config.uid_mappings, plan.config.gid_mappings)
+                parent_end.send(msg.ID_MAPS_WRITTEN)
+            elif kind == msg.INIT_PID:
+                init_pid = message["pid"]
+            elif kind == msg.INIT_READY:
+                from ocirun import log
+                for warning in message.get("warnings", ()):
+                    log.current.warning_to_stderr_when_unlogged(warning)
+                return init_pid
+            elif kind == msg.ERROR:
+                raise ChildSetupError(message["step"], message["errno"], message["message"])
+    except BaseException:
+        if init_pid:
+            kill_quietly(init_pid)
+        raise
+    finally:
+        parent_end.close()
+        os.waitpid(stage_a, 0)
+
+
+def kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,150 @@
+"""A container's persistent state: <root>/<id>/state.json.
+
+Written atomically (temporary file + rename); every command on one container
+holds an flock on its directory; the status is derived from what was
+recorded and what the kernel says of the init (its pid and start time, so a
+recycled pid is not mistaken for the container).
+"""
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+
+from ocirun.errors import ContainerExists, ContainerNotFound, OcirunError, WrongState
+
+CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+
+# runc's rule for container ids
+_VALID_ID = re.compile(r"[\w+.-]+", re.ASCII)
+
+# operation -> statuses it is allowed from (runtime.md "Operations")
+_ALLOWED = {
+    "start": (CREATED,),
+    "kill": (CREATED, RUNNING),
+    "delete": (STOPPED, CREATED),
+}
+
+
+def check_allowed(operation, container_id, status):
+    if status not in _ALLOWED[operation]:
+        if operation == "kill":
+            raise WrongState(f"container {container_id} is not running")
+        if operation == "delete":
+            raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
+        raise WrongState(f"cannot {operation} container {container_id}: it is {status}, not "
+                         + " or ".join(_ALLOWED[operation]))
+
+
+def validate_id(container_id):
+    if not container_id or container_id in (".", "..") or not _VALID_ID.fullmatch(container_id):
+        raise OcirunError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
+
+
+def process_start_time(pid):
+    """Field 22 of /proc/<pid>/stat, or None when the process is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+class ContainerState:
+    """The record of one container; `save` writes it, `status` derives the live status."""
+
+    FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
+              "owner", "annotations", "cgroup_paths", "oci_version")
+
+    def __init__(self, directory, **fields):
+        self.directory = directory
+        for name in self.FIELDS:
+            setattr(self, name, fields.get(name))
+
+    @property
+    def path(self):
+        return os.path.join(self.directory, "state.json")
+
+    def save(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({name: getattr(self, name) for name in self.FIELDS}, f)
+        os.rename(tmp, self.path)
+
+    @classmethod
+    def load(cls, directory, container_id):
+        try:
+            with open(os.path.join(directory, "state.json")) as f:
+                fields = json.load(f)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container {container_id} does not exist") from None
+        return cls(directory, **fields)
+
+    def init_alive(self):
+        return bool(self.pid) and process_start_time(self.pid) == self.pid_start_time
+
+    def live_status(self):
+        if self.status in (CREATED, RUNNING) and not self.init_alive():
+            return STOPPED
+        return self.status
+
+
+class StateStore:
+    """The --root directory: one subdirectory per container."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def _ensure_root(self):
+        try:
+            os.makedirs(self.root, 0o711, exist_ok=True)
+            probe = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            os.close(probe)
+            if not os.access(self.root, os.W_OK):
+                raise PermissionError(errno.EACCES, "Permission denied")
+        except OSError as e:
+            raise OcirunError(f"state directory {self.root}: {e.strerror}") from None
+
+    def directory(self, container_id):
+        return os.path.join(self.root, container_id)
+
+    def create_directory(self, container_id):
+        """Claim the id: mkdir is atomic, so two creates of one id cannot both win."""
+        validate_id(container_id)
+        self._ensure_root()
+        path = self.directory(container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(f"container {container_id} already exists") from None
+        except OSError as e:
+            raise OcirunError(f"state directory {path}: {e.strerror}") from None
+        return path
+
+    def lock(self, container_id):
+        """Open and flock the container's directory; returns the fd (close it to unlock)."""
+        validate_id(container_id)
+        try:
+            fd = os.open(self.directory(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"container {container_id} does not exist") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not os.path.isdir(self.directory(container_id)):  # deleted while we waited
+            os.close(fd)
+            raise ContainerNotFound(f"container {container_id} does not exist")
+        return fd
+
+    def remove(self, container_id):
+        shutil.rmtree(self.directory(container_id), ignore_errors=True)
+
+    def ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, "state.json")))
