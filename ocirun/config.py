@@ -5,9 +5,9 @@ This is the only module that knows config.json's key names: everything else
 reads attributes.  A field ocirun does not implement yet is refused here with
 a ConfigError naming it, so nothing is ever silently ignored.
 """
-import json
 import os
 
+from ocirun import jsonio
 from ocirun.errors import ConfigError
 
 # namespace type in config.json -> name of the /proc/<pid>/ns file
@@ -167,7 +167,7 @@ def load(bundle):
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            raw = json.load(f)
+            raw = jsonio.loads(f.read())
     except FileNotFoundError:
         raise ConfigError(f"bundle {bundle}: config.json not found") from None
     except ValueError as e:

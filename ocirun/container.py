@@ -10,14 +10,17 @@
 Each operation on an existing container holds the lock on its state
 directory, so concurrent commands on one id are serialized.
 """
-import datetime
 import os
 import select
-import signal
+# _signal, not signal: the signal module wraps the numbers in an IntEnum,
+# and enum is a large share of a start's import time.
+import _signal
+from _signal import SIGKILL, SIGTERM
 
 from ocirun import OCI_VERSION, config as config_module
 from ocirun.cgroups import Manager
 from ocirun.errors import OcirunError, WrongState
+from ocirun.log import rfc3339_now
 from ocirun.state import (CREATED, RUNNING, STOPPED, ContainerState, StateStore,
                           check_allowed, process_start_time)
 
@@ -55,7 +58,7 @@ class Container:
             record = ContainerState(
                 directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),
                 status=CREATED, bundle=config.bundle, rootfs=config.root_path,
-                created=_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
+                created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                 annotations=config.annotations, cgroup_paths=cgroup.directories(),
                 oci_version=config.oci_version)
             record.save()
@@ -103,7 +106,7 @@ class Container:
             return 0
         status = _wait_exit_status(container.record.pid)
         for signum, handler in (forwarded or {}).items():
-            signal.signal(signum, handler)
+            _signal.signal(signum, handler)
         container.delete(force=True)
         return status
 
@@ -148,7 +151,7 @@ class Container:
 
     # --- kill / delete ------------------------------------------------------
 
-    def kill(self, signum=signal.SIGTERM, all_processes=False):
+    def kill(self, signum=SIGTERM, all_processes=False):
         with self._locked():
             check_allowed("kill", self.id, self.status())
             if all_processes:
@@ -160,12 +163,12 @@ class Container:
         with self._locked():
             status = self.status()
             if force and status in (CREATED, RUNNING):
-                self._cgroup().signal_all(signal.SIGKILL)
-                self._signal_init(signal.SIGKILL)
+                self._cgroup().signal_all(SIGKILL)
+                self._signal_init(SIGKILL)
                 _wait_gone(self.record.pid)
             elif status == CREATED:
                 # runc, crun and youki delete a created container; containerd relies on it.
-                self._signal_init(signal.SIGKILL)
+                self._signal_init(SIGKILL)
                 _wait_gone(self.record.pid)
             else:
                 check_allowed("delete", self.id, status)
@@ -192,7 +195,7 @@ class Container:
             return
         try:
             if self.record.init_alive():
-                signal.pidfd_send_signal(pidfd, signum)
+                _signal.pidfd_send_signal(pidfd, signum)
         except ProcessLookupError:
             pass
         finally:
@@ -248,8 +251,8 @@ def _wait_exit_status(pid):
         return os.WEXITSTATUS(status)
 
 
-_FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
-                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+_FORWARDED_SIGNALS = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGQUIT, _signal.SIGTERM,
+                      _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGWINCH)
 
 
 def _forward_signals(pid):
@@ -259,7 +262,7 @@ def _forward_signals(pid):
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
-    return {signum: signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
+    return {signum: _signal.signal(signum, forward) for signum in _FORWARDED_SIGNALS}
 
 
 def _write_pid_file(path, pid):
@@ -267,7 +270,3 @@ def _write_pid_file(path, pid):
     with open(tmp, "w") as f:
         f.write(str(pid))
     os.rename(tmp, path)
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

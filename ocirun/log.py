@@ -3,8 +3,15 @@
 runc's JSON form is one object per line: {"level", "msg", "time"}; containerd
 shows the last error's msg to its user, so messages must stand on their own.
 """
-import json
 import time
+
+from ocirun import jsonio
+
+
+def rfc3339_now():
+    """UTC with nanoseconds, the form of runc's log times and state's `created`."""
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
 
 
 class Logger:
@@ -16,10 +23,9 @@ class Logger:
     def _write(self, level, message):
         if not self.path:
             return
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        stamp = rfc3339_now()
         if self.format == "json":
-            line = json.dumps({"level": level, "msg": message, "time": stamp})
+            line = jsonio.dumps({"level": level, "msg": message, "time": stamp})
         else:
             line = f'time="{stamp}" level={level} msg="{message}"'
         try:

@@ -7,7 +7,7 @@ config.py until they are implemented here.
 """
 import errno
 import os
-import signal
+from _signal import SIGKILL
 import time
 
 DEFAULT_PARENT = "/ocirun"
@@ -99,7 +99,7 @@ class Manager:
                     if e.errno != errno.EBUSY or time.monotonic() > deadline:
                         raise
                     # processes still exiting: make sure they are going, then retry
-                    self.signal_all(signal.SIGKILL)
+                    self.signal_all(SIGKILL)
                     time.sleep(0.01)
 
 

@@ -19,8 +19,11 @@ Any stage that fails sends ERROR {step, errno, message} and exits; the
 parent raises ChildSetupError from it.  When every child end is closed
 without a final message, the parent reports the init as gone.
 """
-import json
-import socket
+# _socket, not socket: the socket module imports enum and selectors, and only
+# socketpair, send and recv are needed here.
+import _socket
+
+from ocirun import jsonio
 
 USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
@@ -37,17 +40,17 @@ class Channel:
 
     @classmethod
     def pair(cls):
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return cls(parent), cls(child)
 
     def send(self, kind, **fields):
         fields["type"] = kind
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(jsonio.dumps(fields).encode())
 
     def receive(self):
         """The next message as a dict, or None when every peer has closed its end."""
         data = self.sock.recv(_MAX_MESSAGE)
-        return json.loads(data) if data else None
+        return jsonio.loads(data) if data else None
 
     def fileno(self):
         return self.sock.fileno()

@@ -23,7 +23,8 @@ def run_stage_a(plan, channel):
     step = "enter cgroup"
     try:
         config = plan.config
-        plan.cgroup.join(os.getpid())
+        if plan.child_joins_cgroup:
+            plan.cgroup.join(os.getpid())
         step = "enter user namespace"
         user_ns = config.namespace("user")
         if user_ns and user_ns.path:

@@ -1,7 +1,7 @@
 """The parent side of create: fork stage A, answer it over the channel, and
 return the pid of a container init that is set up and waiting for start."""
 import os
-import signal
+from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError
 from ocirun.linux import namespaces
@@ -27,6 +27,12 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.warnings = []  # filled in the child, reported with INIT_READY
+        # A new cgroup namespace is rooted at the cgroup its creator is in, so
+        # then stage A must join first.  Otherwise the parent moves the init
+        # in while the init sets up the rootfs: a v1 cgroup.procs write can
+        # wait ~10 ms for an RCU grace period, and this overlaps it.
+        ns = config.namespace("cgroup")
+        self.child_joins_cgroup = bool(ns and not ns.path)
         self.mount_options = parse_mounts(config.mounts)
         self.capability_sets = CapabilitySets(config.process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
@@ -62,6 +68,8 @@ def launch_init(plan):
                 parent_end.send(msg.ID_MAPS_WRITTEN)
             elif kind == msg.INIT_PID:
                 init_pid = message["pid"]
+                if not plan.child_joins_cgroup:
+                    plan.cgroup.join(init_pid)
             elif kind == msg.INIT_READY:
                 from ocirun import log
                 for warning in message.get("warnings", ()):
@@ -80,6 +88,6 @@ def launch_init(plan):
 
 def kill_quietly(pid):
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, SIGKILL)
     except ProcessLookupError:
         pass

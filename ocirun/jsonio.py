@@ -1,0 +1,106 @@
+"""JSON for the start path, on the interpreter's C accelerator alone.
+
+`import json` pulls in re, enum, functools and collections: about a third of
+a container start's import time.  The C scanner and string encoder in _json
+need none of them; the json package itself is imported only to describe a
+syntax error.  Equivalence with json is tested in tests/unit/test_jsonio.py.
+"""
+import _json
+
+_ENCODE_STRING = _json.encode_basestring_ascii
+
+
+class _ScannerContext:
+    # the attributes _json.make_scanner reads, set as json.loads' defaults are
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity, as json.loads accepts them
+    memo = {}
+
+
+_scan = _json.make_scanner(_ScannerContext())
+_WHITESPACE = " \t\n\r"
+
+
+def loads(text):
+    """Like json.loads; raises ValueError (json.JSONDecodeError) on bad input."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8-sig")
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = _scan(text, start)
+    except StopIteration as stop:
+        _raise_decode_error("Expecting value", text, stop.value)
+    finally:
+        _ScannerContext.memo.clear()
+    rest = text[end:]
+    if rest.strip(_WHITESPACE):
+        _raise_decode_error("Extra data", text, end + len(rest) - len(rest.lstrip(_WHITESPACE)))
+    return value
+
+
+def _raise_decode_error(message, text, position):
+    from json import JSONDecodeError
+    raise JSONDecodeError(message, text, position) from None
+
+
+def dumps(value, indent=None):
+    """Like json.dumps for JSON-shaped data (dict with str keys, list, tuple,
+    str, int, float, bool, None), with json's separators."""
+    chunks = []
+    _encode(value, chunks, indent, 0)
+    return "".join(chunks)
+
+
+def _encode(value, out, indent, level):
+    if isinstance(value, str):
+        out.append(_ENCODE_STRING(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, dict):
+        _encode_items(value.items(), "{", "}", out, indent, level, keyed=True)
+    elif isinstance(value, (list, tuple)):
+        _encode_items(value, "[", "]", out, indent, level, keyed=False)
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encode_items(items, opening, closing, out, indent, level, keyed):
+    out.append(opening)
+    separator = ", " if indent is None else ","
+    newline = "" if indent is None else "\n" + " " * (indent * (level + 1))
+    first = True
+    for item in items:
+        if not first:
+            out.append(separator)
+        first = False
+        out.append(newline)
+        if keyed:
+            key, item = item
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            out.append(_ENCODE_STRING(key))
+            out.append(": ")
+        _encode(item, out, indent, level + 1)
+    if not first and indent is not None:
+        out.append("\n" + " " * (indent * level))
+    out.append(closing)
+
+
+def _float(value):
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
