@@ -81,7 +81,7 @@ class Arguments:
 def parse_args(argv):
     """(command or None, Arguments) from argv, runc's flags and positionals."""
     values = dict(GLOBAL_DEFAULTS)
-    rest = _parse_options(list(argv), GLOBAL_OPTIONS, values, stop_at_positional=True, where="ocirun")
+    rest = _parse_options(list(argv), GLOBAL_OPTIONS, values, stop_at_positional=True, where="")
     if not rest or values["help"] or values["version"]:
         return None, Arguments(values)
     command, rest = rest[0], rest[1:]
@@ -114,21 +114,21 @@ def _parse_options(args, table, values, stop_at_positional, where):
             continue
         name, has_value, inline = arg.partition("=")
         if name not in table:
-            raise UsageError(f"{where}: unknown option {name}")
+            raise UsageError(f"unknown option {name}" + (f" for {where}" if where else ""))
         dest, kind = table[name]
         if kind == FLAG:
             values[dest] = inline.lower() not in ("false", "0") if has_value else True
             continue
         if not has_value:
             if not args:
-                raise UsageError(f"{where}: option {name} needs a value")
+                raise UsageError(f"option {name} needs a value")
             inline = args.pop(0)
         if kind == NUMBER:
             if not inline.isdigit():
-                raise UsageError(f"{where}: option {name} takes a number, not {inline!r}")
+                raise UsageError(f"option {name} takes a number, not {inline!r}")
             inline = int(inline)
         elif dest in _CHOICES and inline not in _CHOICES[dest]:
-            raise UsageError(f"{where}: option {name} takes one of {', '.join(_CHOICES[dest])}")
+            raise UsageError(f"option {name} takes one of {', '.join(_CHOICES[dest])}")
         values[dest] = inline
     return positionals
 

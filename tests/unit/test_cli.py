@@ -15,3 +15,43 @@ def test_signal_forms(text):
 def test_bad_signals(text):
     with pytest.raises(OcirunError, match="invalid signal"):
         parse_signal(text)
+
+
+def parse(*argv):
+    from ocirun.cli import parse_args
+    return parse_args(list(argv))
+
+
+def test_globals_then_command_options_and_id():
+    command, args = parse("--root", "/r", "--log-format=json", "run", "-d", "--bundle", "/b",
+                          "--preserve-fds", "2", "web")
+    assert command == "run"
+    assert (args.root, args.log_format, args.detach, args.bundle, args.preserve_fds, args.id) == \
+        ("/r", "json", True, "/b", 2, "web")
+
+
+def test_defaults():
+    command, args = parse("create", "c1")
+    assert (args.root, args.bundle, args.pid_file, args.no_pivot, args.preserve_fds) == \
+        ("/run/ocirun", ".", None, False, 0)
+
+
+def test_kill_signal_is_optional():
+    assert parse("kill", "c1")[1].signal is None
+    _, args = parse("kill", "--all", "c1", "KILL")
+    assert (args.all, args.signal) == (True, "KILL")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bogus"], "unknown option --bogus"),
+    (["create", "--nope", "c"], "unknown option --nope for create"),
+    (["create"], "create: missing id"),
+    (["start", "a", "b"], "start: unexpected argument 'b'"),
+    (["create", "--preserve-fds", "x", "c"], "option --preserve-fds takes a number"),
+    (["--log-format", "xml", "list"], "option --log-format takes one of text, json"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+])
+def test_usage_errors(argv, message):
+    from ocirun.cli import UsageError
+    with pytest.raises(UsageError, match=message):
+        parse(*argv)
