@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Wall-clock time of `ocirun run` against `runc run` for a busybox /bin/true.
+
+    sudo python3 benchmarks/run_vs_runc.py [--runs 50] [--ocirun PATH] [--runc PATH]
+
+Both runtimes run the same bundle, alternately, inside one loop, each with a
+fresh container id and its own temporary --root, so drift on the machine
+(cache, frequency, other load) hits both alike. `python -c pass` runs in the
+same loop as a floor: ocirun cannot start faster than its interpreter.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ocirun.bundles import build_busybox_bundle  # noqa: E402
+
+WARMUPS = 3
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per command (default 50)")
+    parser.add_argument("--ocirun", default="ocirun", help="ocirun executable (default: from PATH)")
+    parser.add_argument("--runc", default="runc", help="runc executable (default: from PATH)")
+    return parser.parse_args()
+
+
+def time_once(command, cwd):
+    """Seconds taken by command; a failure stops the benchmark with its stderr."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace").strip()
+        sys.exit(f"{' '.join(command)} exited {result.returncode}: {stderr}")
+    return elapsed
+
+
+def report(label, seconds):
+    ms = [s * 1000 for s in seconds]
+    deciles = statistics.quantiles(ms, n=10, method="inclusive")
+    median = statistics.median(ms)
+    print(f"{label:<18} median {median:8.2f} ms   p10 {deciles[0]:8.2f} ms   p90 {deciles[-1]:8.2f} ms")
+    return median
+
+
+def main():
+    options = parse_args()
+    if options.runs < 2:
+        sys.exit("--runs must be at least 2")
+    runtimes = {}
+    for name in ("ocirun", "runc"):
+        path = shutil.which(getattr(options, name))
+        if path:
+            runtimes[name] = path
+        else:
+            print(f"{name} not found ({getattr(options, name)}): measuring without it")
+    if not runtimes:
+        sys.exit("neither ocirun nor runc was found")
+
+    with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
+        bundle = build_busybox_bundle(os.path.join(tmp, "bundle"), args=["/bin/true"])
+        serial = iter(range(1_000_000))
+
+        def command_for(name):
+            if name == "python -c pass":
+                return [sys.executable, "-c", "pass"]
+            # cwd is the bundle, so neither runtime needs a --bundle flag.
+            container_id = f"bench-{os.getpid()}-{next(serial)}"
+            return [runtimes[name], "--root", os.path.join(tmp, name), "run", container_id]
+
+        names = list(runtimes) + ["python -c pass"]
+        for _ in range(WARMUPS):
+            for name in names:
+                time_once(command_for(name), bundle)
+
+        timings = {name: [] for name in names}
+        for run in range(options.runs):
+            # Alternate which command goes first, so neither always runs
+            # right after the other's teardown.
+            order = names if run % 2 == 0 else names[::-1]
+            for name in order:
+                timings[name].append(time_once(command_for(name), bundle))
+
+    print(f"busybox /bin/true, {options.runs} runs each after {WARMUPS} warmups, alternating order")
+    medians = {name: report(f"{name} run" if name in runtimes else name, timings[name]) for name in names}
+    if "ocirun" in medians and "runc" in medians:
+        print(f"ratio ocirun/runc (medians): {medians['ocirun'] / medians['runc']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
