@@ -95,6 +95,17 @@ def _proc_name(name):
 
 # --- the init's steps, in order -------------------------------------------
 
+def restore_default_signals(plan):
+    """The interpreter ignores SIGPIPE and SIGXFSZ and handles SIGINT; ignored
+    signals survive exec, so the user's process must not inherit that."""
+    import _signal
+    for signum in range(1, _signal.NSIG):
+        try:
+            _signal.signal(signum, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL, SIGSTOP and the unused numbers
+
+
 def keep_only_preserved_fds(plan):
     """Beyond stdio and the --preserve-fds ones, no inherited fd survives exec."""
     last_preserved = 2 + plan.preserve_fds
@@ -213,6 +224,7 @@ def enter_cwd(plan):
 
 
 INIT_STEPS = (
+    restore_default_signals,
     keep_only_preserved_fds,
     bring_up_loopback,
     prepare_rootfs,
