@@ -1,4 +1,45 @@
+import importlib.util
+import os
+import pathlib
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = pathlib.Path(__file__).resolve().parent
+VALIDATOR = "ocirun/_config_validator.py"
+
+
+class build_py_with_validator(build_py):
+    """build_py that also writes ocirun/_config_validator.py, generated from spec/ by
+    ocirun/schema_codegen.py: into the build directory for a wheel, into the source tree for an
+    editable install (as setuptools' build sub-command protocol asks)."""
+
+    def run(self):
+        super().run()
+        editable = getattr(self, "editable_mode", False)  # setuptools < 64 has none
+        target = HERE / VALIDATOR if editable else pathlib.Path(self.build_lib, VALIDATOR)
+        # Loaded by path: the generator needs only the standard library, not the package.
+        spec = importlib.util.spec_from_file_location(
+            "ocirun_schema_codegen", HERE / "ocirun" / "schema_codegen.py")
+        codegen = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(codegen)
+        codegen.write(target, HERE / "spec", byte_compile=editable)
+
+    def get_outputs(self, include_bytecode=True):
+        outputs = super().get_outputs(include_bytecode)
+        generated = os.path.join(self.build_lib, VALIDATOR)
+        return outputs if generated in outputs else outputs + [generated]
+
+    def get_output_mapping(self):
+        mapping = super().get_output_mapping()
+        mapping[os.path.join(self.build_lib, VALIDATOR)] = str(HERE / VALIDATOR)
+        return mapping
+
+    def get_source_files(self):
+        # So that an sdist carries the schemas the generator reads.
+        return super().get_source_files() + [
+            str(path.relative_to(HERE)) for path in sorted((HERE / "spec").iterdir())]
+
 
 setup(
     name="ocirun",
@@ -10,6 +51,7 @@ setup(
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15"],
     cffi_modules=["cext/build_shim.py:ffibuilder"],
-    entry_points={"console_scripts": ["ocirun = ocirun.cli:main"]},
+    scripts=["bin/ocirun"],
     zip_safe=False,
+    cmdclass={"build_py": build_py_with_validator},
 )
