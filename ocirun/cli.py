@@ -237,6 +237,9 @@ def run_cli(argv):
     if command is None:
         (sys.stdout if args.help else sys.stderr).write(USAGE)
         return 0 if args.help else 2
+    if command in ("create", "run"):
+        from ocirun.cgroups import prime_attach
+        prime_attach()  # overlaps a kernel wait of create with the imports below
     from ocirun.container import Container
     try:
         log.debug(f"{command} {getattr(args, 'id', '') or ''}".strip())

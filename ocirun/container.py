@@ -39,38 +39,48 @@ class Container:
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
                no_new_keyring=False, preserve_fds=0):
         """Set the container up and leave its init waiting for start."""
-        config = config_module.load(bundle)
+        from ocirun.cgroups import prime_attach
+        warmup = prime_attach()
+        try:
+            return cls._create(container_id, bundle, root, pid_file, warmup,
+                               no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                               preserve_fds=preserve_fds)
+        finally:
+            warmup.wait()
+
+    @classmethod
+    def _create(cls, container_id, bundle, root, pid_file, warmup, **launch_options):
         from ocirun.process.launcher import LaunchPlan, launch_init
         from ocirun.process.startsync import create_fifo
+        config = config_module.load(bundle)
+        plan = LaunchPlan(container_id, config, **launch_options)  # checks what the schema cannot
         store = StateStore(root)
         directory = store.create_directory(container_id)
-        lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         import fcntl
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        cgroup = Manager.for_container(config.cgroups_path, container_id)
-        fifo_fd = None
+        fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
+        plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         try:
-            _fifo_path, fifo_fd = create_fifo(directory)
-            plan = LaunchPlan(container_id, config, cgroup, fifo_fd, lock, no_pivot=no_pivot,
-                              no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
-            cgroup.create()
+            _fifo_path, plan.fifo_fd = create_fifo(directory)
+            plan.cgroup.create()
+            warmup.wait()  # the process must be single-threaded when it forks
             pid = launch_init(plan)
             record = ContainerState(
                 directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),
                 status=CREATED, bundle=config.bundle, rootfs=config.root_path,
                 created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
-                annotations=config.annotations, cgroup_paths=cgroup.directories(),
+                annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
                 oci_version=config.oci_version)
             record.save()
             if pid_file:
                 _write_pid_file(pid_file, pid)
         except BaseException:
-            _destroy(store, container_id, cgroup)
+            _destroy(store, container_id, plan.cgroup)
             raise
         finally:
-            if fifo_fd is not None:
-                os.close(fifo_fd)
-            os.close(lock)
+            if plan.fifo_fd is not None:
+                os.close(plan.fifo_fd)
+            os.close(plan.lock_fd)
         return cls(container_id, store, record)
 
     def start(self):

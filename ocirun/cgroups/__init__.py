@@ -30,6 +30,61 @@ def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
     return hierarchies
 
 
+class AttachWarmup:
+    """Begins, in a thread, the wait that the container's first cgroup.procs write would pay.
+
+    Every cgroup.procs write takes the kernel's global cgroup_threadgroup_rwsem
+    for writing, and the first writer after a quiet spell waits for an RCU
+    grace period (~10 ms here); writers within the next grace period do not.
+    Writing our own pid into the cgroup we are already in changes nothing, but
+    starts that wait while the caller parses and validates the config.
+    Call wait() before forking: the process must be single-threaded by then.
+    """
+
+    def __init__(self, mountinfo="/proc/self/mountinfo", own_cgroups="/proc/self/cgroup"):
+        import _thread
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        self._paths = (mountinfo, own_cgroups)
+        _thread.start_new_thread(self._write_own_pid, ())
+
+    def _write_own_pid(self):
+        mountinfo, own_cgroups = self._paths
+        try:
+            mounts = mounted_hierarchies(mountinfo)
+            with open(own_cgroups) as f:
+                for line in f:
+                    _, controllers, path = line.rstrip("\n").split(":", 2)
+                    mount = mounts.get(controllers or "unified")
+                    if mount:
+                        with open(os.path.join(mount, path.lstrip("/"), "cgroup.procs"), "w") as procs:
+                            procs.write(str(os.getpid()))
+                        break
+        except OSError:
+            pass  # only a head start; the real write will simply wait
+        finally:
+            self._done.release()
+
+    def wait(self):
+        """Return once the thread's write is over; idempotent."""
+        with self._done:
+            pass
+
+
+_warmup = None
+
+
+def prime_attach():
+    """Start the process's AttachWarmup if it has not started yet, and return it.
+
+    The CLI calls this as soon as it knows it will create a container, so the
+    grace period runs while the rest of ocirun is imported."""
+    global _warmup
+    if _warmup is None:
+        _warmup = AttachWarmup()
+    return _warmup
+
+
 def container_cgroup_path(cgroups_path, container_id):
     if not cgroups_path:
         return f"{DEFAULT_PARENT}/{container_id}"

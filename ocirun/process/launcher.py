@@ -14,18 +14,22 @@ from ocirun.process.channel import Channel
 class LaunchPlan:
     """Everything the child needs, checked in the parent before any fork."""
 
-    def __init__(self, container_id, config, cgroup, fifo_fd, lock_fd, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0):
+    def __init__(self, container_id, config, no_pivot=False, no_new_keyring=False, preserve_fds=0):
         self.container_id = container_id
         self.config = config
-        self.cgroup = cgroup
-        self.fifo_fd = fifo_fd
-        # The state directory's flock belongs to the open file, which fork
-        # shares: the child must close its copy or it holds the lock until exec.
-        self.lock_fd = lock_fd
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
+        self.mount_options = parse_mounts(config.mounts)
+        self.capability_sets = CapabilitySets(config.process.capabilities)
+        self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
+                            for entry in config.process.env)
+        # Set by Container.create once the state directory exists:
+        self.cgroup = None
+        self.fifo_fd = None  # the exec fifo's reading end, for the init to inherit
+        # The state directory's flock belongs to the open file, which fork
+        # shares: the child must close its copy or it holds the lock until exec.
+        self.lock_fd = None
         self.warnings = []  # filled in the child, reported with INIT_READY
         # A new cgroup namespace is rooted at the cgroup its creator is in, so
         # then stage A must join first.  Otherwise the parent moves the init
@@ -33,10 +37,6 @@ class LaunchPlan:
         # wait ~10 ms for an RCU grace period, and this overlaps it.
         ns = config.namespace("cgroup")
         self.child_joins_cgroup = bool(ns and not ns.path)
-        self.mount_options = parse_mounts(config.mounts)
-        self.capability_sets = CapabilitySets(config.process.capabilities)
-        self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
-                            for entry in config.process.env)
 
 
 def launch_init(plan):
