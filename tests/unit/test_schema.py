@@ -29,7 +29,9 @@ import ocirun
 from ocirun import _config_validator, schema, schema_codegen
 from ocirun.errors import ConfigError, OcirunError
 
-DOCS = schema_codegen.load_spec()
+# The repository's spec/, which the installed package does not carry.
+SPEC_DIR = pathlib.Path(__file__).resolve().parents[2] / "spec"
+DOCS = schema_codegen.load_spec(SPEC_DIR)
 BASE = "https://ocirun.invalid/spec/"
 
 
