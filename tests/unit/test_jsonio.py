@@ -45,10 +45,11 @@ def test_unserializable_is_type_error():
         jsonio.dumps({"a": object()})
 
 
-def test_import_leaves_re_and_json_alone():
+def test_import_leaves_re_and_json_alone(tmp_path):
     # -S: this machine's site-packages .pth files import re themselves
     package_parent = os.path.dirname(os.path.dirname(jsonio.__file__))
     code = (f"import sys; sys.path.insert(0, {package_parent!r}); import ocirun.jsonio; "
             "print('re' in sys.modules, 'json' in sys.modules)")
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
     assert out.split() == ["False", "False"]

@@ -786,7 +786,7 @@ def _package_root():
     return str(pathlib.Path(ocirun.__file__).resolve().parent.parent)
 
 
-def test_validating_imports_neither_jsonschema_nor_re():
+def test_validating_imports_neither_jsonschema_nor_re(tmp_path):
     """Nor json, which imports re: create's start-up cost (see ocirun/jsonio.py)."""
     bad = config(annotations={"a.b": 1})
     code = ("import sys, ocirun.schema\n"
@@ -799,9 +799,10 @@ def test_validating_imports_neither_jsonschema_nor_re():
             "('jsonschema', 'fastjsonschema', 'referencing', 'decimal', 're', 'json')"
             " or m == 'ocirun.schema_codegen'))")
     env = dict(os.environ, PYTHONPATH=_package_root())
-    # -S: site may import re itself
+    # -S: site may import re itself; cwd: not a source tree, whose ocirun/ would shadow the
+    # package under test (a clean checkout has no generated validator)
     out = subprocess.run([sys.executable, "-S", "-c", code], env=env, check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, cwd=tmp_path).stdout
     assert out.splitlines() == ['config.json: annotations["a.b"]: 1 is not of type string', "[]"]
 
 
