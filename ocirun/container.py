@@ -39,17 +39,17 @@ class Container:
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
                no_new_keyring=False, preserve_fds=0):
         """Set the container up and leave its init waiting for start."""
-        from ocirun.cgroups import prime_attach
-        warmup = prime_attach()
+        from ocirun.cgroups import prime_attach, reap_attach_primer
+        prime_attach()
         try:
-            return cls._create(container_id, bundle, root, pid_file, warmup,
+            return cls._create(container_id, bundle, root, pid_file,
                                no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                                preserve_fds=preserve_fds)
         finally:
-            warmup.wait()
+            reap_attach_primer()
 
     @classmethod
-    def _create(cls, container_id, bundle, root, pid_file, warmup, **launch_options):
+    def _create(cls, container_id, bundle, root, pid_file, **launch_options):
         from ocirun.process.launcher import LaunchPlan, launch_init
         from ocirun.process.startsync import create_fifo
         config = config_module.load(bundle)
@@ -62,8 +62,6 @@ class Container:
         plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         try:
             _fifo_path, plan.fifo_fd = create_fifo(directory)
-            plan.cgroup.create()
-            warmup.wait()  # the process must be single-threaded when it forks
             pid = launch_init(plan)
             record = ContainerState(
                 directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),

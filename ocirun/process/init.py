@@ -101,7 +101,10 @@ def restore_default_signals(plan):
     import _signal
     for signum in range(1, _signal.NSIG):
         try:
-            _signal.signal(signum, _signal.SIG_DFL)
+            # getsignal is the interpreter's record, read from the kernel at
+            # start-up: only the few that differ cost a syscall
+            if _signal.getsignal(signum) not in (_signal.SIG_DFL, None):
+                _signal.signal(signum, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass  # SIGKILL, SIGSTOP and the unused numbers
 

@@ -46,6 +46,8 @@ def launch_init(plan):
     its parent is, and ChildSetupError carries the failing step.
     """
     parent_end, child_end = Channel.pair()
+    if plan.child_joins_cgroup:
+        plan.cgroup.create()
     stage_a = os.fork()
     if stage_a == 0:
         try:
@@ -58,6 +60,10 @@ def launch_init(plan):
     child_end.close()
     init_pid = None
     try:
+        if not plan.child_joins_cgroup:
+            # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
+            # the cgroup mutex, which an attach in progress elsewhere holds
+            plan.cgroup.create()
         while True:
             message = parent_end.receive()
             if message is None:
