@@ -28,7 +28,9 @@ _WHITESPACE = " \t\n\r"
 def loads(text):
     """Like json.loads; raises ValueError (json.JSONDecodeError) on bad input."""
     if isinstance(text, (bytes, bytearray)):
-        text = text.decode("utf-8-sig")
+        # as json.loads does for UTF-8 bytes, a BOM is allowed; the utf-8-sig
+        # codec would do the same at the cost of another module import
+        text = (text[3:] if text.startswith(b"\xef\xbb\xbf") else text).decode("utf-8")
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)

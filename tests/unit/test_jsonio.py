@@ -40,6 +40,11 @@ def test_bad_text_raises_like_json(text):
     assert (got.value.msg, got.value.pos) == (expected.value.msg, expected.value.pos)
 
 
+def test_utf8_bom_is_allowed_in_bytes_as_json_allows_it():
+    data = b"\xef\xbb\xbf" + '{"k": "\u00e9"}'.encode()
+    assert jsonio.loads(data) == json.loads(data) == {"k": "\u00e9"}
+
+
 def test_unserializable_is_type_error():
     with pytest.raises(TypeError):
         jsonio.dumps({"a": object()})
