@@ -109,6 +109,12 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, what="prctl"):
     return _check(lib.ocirun_prctl(option, arg2, arg3, arg4, arg5), what)
 
 
+def set_process_name(name):
+    """prctl(PR_SET_NAME): what ps and /proc/<pid>/comm show (15 bytes at most)."""
+    raw = ffi.new("char[]", name.encode()[:15])
+    prctl(PR_SET_NAME, int(ffi.cast("unsigned long", raw)), what=f"set process name {name}")
+
+
 def capset(effective, permitted, inheritable):
     """Each set is an int bit mask of capability numbers."""
     def halves(mask):

@@ -36,6 +36,13 @@ def loads(text):
         value, end = _scan(text, start)
     except StopIteration as stop:
         _raise_decode_error("Expecting value", text, stop.value)
+    except SystemError:
+        # The C scanner reports a syntax error through json.decoder's
+        # exception class, which it looks up but never imports: without it,
+        # the error is lost.  Let json itself say what is wrong.
+        import json
+        json.loads(text)
+        raise
     finally:
         _ScannerContext.memo.clear()
     rest = text[end:]

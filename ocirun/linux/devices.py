@@ -28,9 +28,12 @@ def needs_dev_setup(mounts):
     return True
 
 
-def create_default_devices(rootfs, in_user_namespace):
+def create_default_devices(rootfs, in_user_namespace, configured=()):
+    """The defaults, except those `configured` paths that linux.devices sets itself (as in runc,
+    the config's entry wins)."""
     for name, (major, minor) in DEFAULT_DEVICES.items():
-        make_node(rootfs, f"/dev/{name}", "c", major, minor, 0o666, 0, 0, in_user_namespace)
+        if f"/dev/{name}" not in configured:
+            make_node(rootfs, f"/dev/{name}", "c", major, minor, 0o666, 0, 0, in_user_namespace)
 
 
 def create_devices(rootfs, devices, in_user_namespace):

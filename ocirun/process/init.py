@@ -8,8 +8,12 @@ the parent as data (see channel.py), named after the step's function.
 """
 import os
 
+import _signal
+
 from ocirun import _sys
-from ocirun.linux import capabilities, devices, namespaces, rlimits, rootfs
+# Everything the init runs is imported here, before the fork: after
+# pivot_root the package's files are out of reach, so a lazy import fails.
+from ocirun.linux import capabilities, devices, namespaces, network, rlimits, rootfs, sysctl
 from ocirun.process import channel as msg
 from ocirun.process.startsync import wait_for_start
 
@@ -62,7 +66,7 @@ def run_init(plan, channel):
     """Runs as the container's init; never returns."""
     step = None
     try:
-        _sys.prctl(_sys.PR_SET_NAME, _proc_name(b"ocirun:init"), what="name init")
+        _sys.set_process_name("ocirun:init")
         for step in INIT_STEPS:
             step(plan)
         step = None
@@ -88,17 +92,11 @@ def report_failure(channel, step, error):
         os._exit(1)
 
 
-def _proc_name(name):
-    from ocirun._shim import ffi
-    return int(ffi.cast("unsigned long", ffi.from_buffer(name)))
-
-
 # --- the init's steps, in order -------------------------------------------
 
 def restore_default_signals(plan):
     """The interpreter ignores SIGPIPE and SIGXFSZ and handles SIGINT; ignored
     signals survive exec, so the user's process must not inherit that."""
-    import _signal
     for signum in range(1, _signal.NSIG):
         try:
             # getsignal is the interpreter's record, read from the kernel at
@@ -126,8 +124,7 @@ def keep_only_preserved_fds(plan):
 def bring_up_loopback(plan):
     ns = plan.config.namespace("network")
     if ns and not ns.path:
-        from ocirun.linux.network import bring_up_loopback as up
-        up()
+        network.bring_up_loopback()
 
 
 def prepare_rootfs(plan):
@@ -145,7 +142,8 @@ def create_devices(plan):
     config = plan.config
     in_user_ns = config.namespace("user") is not None
     if devices.needs_dev_setup(config.mounts):
-        devices.create_default_devices(config.root_path, in_user_ns)
+        devices.create_default_devices(config.root_path, in_user_ns,
+                                       configured={device.path for device in config.devices})
         devices.create_dev_symlinks(config.root_path)
     devices.create_devices(config.root_path, config.devices, in_user_ns)
 
@@ -168,7 +166,6 @@ def set_hostname(plan):
 
 def apply_sysctl(plan):
     if plan.config.sysctl:
-        from ocirun.linux import sysctl
         sysctl.apply(plan.config.sysctl)
 
 

@@ -40,6 +40,18 @@ def test_bad_text_raises_like_json(text):
     assert (got.value.msg, got.value.pos) == (expected.value.msg, expected.value.pos)
 
 
+def test_syntax_error_in_a_process_that_never_imported_json(tmp_path):
+    # _json's scanner looks json.decoder up in sys.modules and, when it is not
+    # there, failed with a SystemError instead of the syntax error
+    package_parent = os.path.dirname(os.path.dirname(jsonio.__file__))
+    code = (f"import sys; sys.path.insert(0, {package_parent!r}); import ocirun.jsonio\n"
+            "try:\n    ocirun.jsonio.loads('{\"a\": [1,}')\n"
+            "except ValueError as e:\n    print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
+    assert out.strip() == "JSONDecodeError Expecting value: line 1 column 10 (char 9)"
+
+
 def test_utf8_bom_is_allowed_in_bytes_as_json_allows_it():
     data = b"\xef\xbb\xbf" + '{"k": "\u00e9"}'.encode()
     assert jsonio.loads(data) == json.loads(data) == {"k": "\u00e9"}
