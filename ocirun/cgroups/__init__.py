@@ -7,8 +7,10 @@ config.py until they are implemented here.
 """
 import errno
 import os
-from _signal import SIGKILL
 import time
+from _signal import SIGKILL
+
+from ocirun.errors import OcirunError
 
 DEFAULT_PARENT = "/ocirun"
 
@@ -96,18 +98,26 @@ def container_cgroup_path(cgroups_path, container_id):
 class Manager:
     """One container's cgroup, `path`, in each hierarchy of `mounts` (name -> mount point)."""
 
-    def __init__(self, path, mounts):
+    def __init__(self, path, mounts, owned=True):
         self.path = path
         self.mounts = mounts
+        # destroy() removes and kills only a cgroup this container made (or,
+        # loaded from its state, is known to own)
+        self.owned = owned
 
     @classmethod
     def for_container(cls, cgroups_path, container_id):
-        return cls(container_cgroup_path(cgroups_path, container_id), mounted_hierarchies())
+        return cls(container_cgroup_path(cgroups_path, container_id), mounted_hierarchies(), owned=False)
 
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
 
     def create(self):
+        """Make the cgroup in every hierarchy; one that already holds processes
+        belongs to something else, and joining it would let delete kill them."""
+        busy = self.pids()
+        if busy:
+            raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
         for name, mount in self.mounts.items():
             directory = mount
             for part in self.path.strip("/").split("/"):
@@ -118,6 +128,7 @@ class Manager:
                     continue
                 if "cpuset" in name.split(","):
                     _inherit_cpuset(directory)
+        self.owned = True
 
     def join(self, pid):
         for directory in self.directories():
@@ -144,6 +155,8 @@ class Manager:
     def destroy(self, timeout=5.0):
         """Remove the container's cgroup from every hierarchy, deepest level only:
         shared parents such as /ocirun stay."""
+        if not self.owned:
+            return
         deadline = time.monotonic() + timeout
         for directory in self.directories():
             while True:

@@ -136,7 +136,25 @@ def prepare_root(rootfs, propagation):
     of its own so pivot_root can move it."""
     root_flags = PROPAGATION[propagation] if propagation else _sys.MS_SLAVE | _sys.MS_REC
     _sys.mount(None, "/", None, root_flags, what="make / " + (propagation or "rslave"))
+    if root_flags & _sys.MS_SHARED:
+        # pivot_root refuses a new root whose parent mount is shared; the
+        # requested propagation is applied to the new / after the pivot
+        parent = _mount_point_of(rootfs)
+        _sys.mount(None, parent, None, _sys.MS_PRIVATE, what=f"make {parent} private")
     _sys.mount(rootfs, rootfs, None, _sys.MS_BIND | _sys.MS_REC, what=f"bind rootfs {rootfs}")
+
+
+def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
+    """The mount point of the mount that holds `path`."""
+    best = "/"
+    with open(mountinfo, "rb") as f:
+        for line in f:
+            # field 5 is the mount point, with space, tab, newline and \\ octal-escaped
+            point = line.split()[4].decode("unicode_escape").encode("latin-1").decode()
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best = point
+    return best
 
 
 def mount_all(rootfs, mounts, parsed_options, bundle):
@@ -145,7 +163,6 @@ def mount_all(rootfs, mounts, parsed_options, bundle):
 
 
 def mount_one(rootfs, mount, options, bundle):
-    target = resolve_in_root(rootfs, mount.destination)
     source = mount.source
     if options.is_bind:
         source = os.path.join(bundle, source) if source and not source.startswith("/") else source
@@ -158,7 +175,11 @@ def mount_one(rootfs, mount, options, bundle):
         for_file = False
         if mount.type == "cgroup" or mount.type == "cgroup2":
             raise ConfigError(f"config.json: mounts: {mount.destination}: cgroup mounts not supported yet")
-    _make_mount_point(target, for_file)
+    try:
+        target = resolve_in_root(rootfs, mount.destination)
+        _make_mount_point(target, for_file)
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"mount point {mount.destination}") from None
     what = f"mount {mount.type or 'bind'} {source} on {mount.destination}"
     flags = options.flags
     if options.is_bind:

@@ -1,13 +1,50 @@
-"""linux.sysctl: write kernel parameters through the container's /proc/sys."""
+"""linux.sysctl: only the kernel parameters that belong to one of the
+container's own namespaces, written through the container's /proc/sys."""
+import os
+
 from ocirun import _sys
 from ocirun.errors import ConfigError
+
+# runc's list: the IPC-namespaced parameters outside fs.mqueue.*
+_IPC_KEYS = frozenset((
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+))
+# parameters the config sets through their own fields
+_OWN_FIELDS = {"kernel.hostname": "hostname", "kernel.domainname": "domainname"}
+
+
+def check(settings, config):
+    """Refuse a key that would change the host: one not namespaced, or whose
+    namespace the container shares with the host (runc's rules)."""
+    for key in settings:
+        where = f"config.json: linux.sysctl[{key!r}]"
+        if not key or ".." in key.split(".") or "/" in key:
+            raise ConfigError(f"{where}: not a sysctl name")
+        if key in _IPC_KEYS or key.startswith("fs.mqueue."):
+            if config.namespace("ipc") is None:
+                raise ConfigError(f"{where}: not allowed in the host's ipc namespace")
+        elif key.startswith("net."):
+            ns = config.namespace("network")
+            if ns is None or (ns.path and _is_hosts_network_namespace(ns.path)):
+                raise ConfigError(f"{where}: not allowed in the host's network namespace")
+        elif key in _OWN_FIELDS:
+            raise ConfigError(f"{where}: set it with the {_OWN_FIELDS[key]} field instead")
+        else:
+            raise ConfigError(f"{where}: not in a namespace of the container's own, "
+                              "so it would change the host")
+
+
+def _is_hosts_network_namespace(path):
+    try:
+        return os.stat(path).st_ino == os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return False  # joining it will fail and say why
 
 
 def apply(settings):
     for key, value in settings.items():
         path = "/proc/sys/" + key.replace(".", "/")
-        if ".." in key.split("."):
-            raise ConfigError(f"config.json: linux.sysctl: {key!r} is not a sysctl name")
         try:
             with open(path, "w") as f:
                 f.write(value)

@@ -6,11 +6,13 @@ children).  The init then runs INIT_STEPS, in order, reports ready, waits for
 `ocirun start` and execs the user's process.  A failing step travels back to
 the parent as data (see channel.py), named after the step's function.
 """
+import errno
 import os
 
 import _signal
 
 from ocirun import _sys
+from ocirun.errors import ChildSetupError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
 from ocirun.linux import capabilities, devices, namespaces, network, rlimits, rootfs, sysctl
@@ -87,9 +89,16 @@ def run_init(plan, channel):
 def report_failure(channel, step, error):
     try:
         channel.send(msg.ERROR, step=step, errno=getattr(error, "errno", None) or 0,
-                     message=str(error) or type(error).__name__)
+                     message=describe(error))
     finally:
         os._exit(1)
+
+
+def describe(error):
+    """One line for the user: `<object>: <strerror>` for an OSError, never `[Errno N]`."""
+    if isinstance(error, OSError) and not isinstance(error, _sys.SyscallError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error) or type(error).__name__
 
 
 # --- the init's steps, in order -------------------------------------------
@@ -141,10 +150,11 @@ def mount_config_mounts(plan):
 def create_devices(plan):
     config = plan.config
     in_user_ns = config.namespace("user") is not None
-    if devices.needs_dev_setup(config.mounts):
-        devices.create_default_devices(config.root_path, in_user_ns,
-                                       configured={device.path for device in config.devices})
-        devices.create_dev_symlinks(config.root_path)
+    if not devices.needs_dev_setup(config.mounts):
+        return  # /dev is a bind mount: whatever is made there lands on that (host) directory
+    devices.create_default_devices(config.root_path, in_user_ns,
+                                   configured={device.path for device in config.devices})
+    devices.create_dev_symlinks(config.root_path)
     devices.create_devices(config.root_path, config.devices, in_user_ns)
 
 
@@ -195,8 +205,12 @@ def apply_process_limits(plan):
     process = plan.config.process
     rlimits.apply(process.rlimits)
     if process.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(process.oom_score_adj))
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(process.oom_score_adj))
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror,
+                                    f"set oom_score_adj to {process.oom_score_adj}") from None
 
 
 def switch_user(plan):
@@ -258,6 +272,6 @@ def find_executable(plan):
             return candidate
     if "/" in name:
         if os.path.exists(name):
-            raise PermissionError(13, f'exec: "{name}": permission denied')
-        raise FileNotFoundError(2, f'exec: "{name}": no such file or directory')
-    raise FileNotFoundError(2, f'exec: "{name}": executable file not found in $PATH')
+            raise ChildSetupError("", errno.EACCES, f'exec: "{name}": permission denied')
+        raise ChildSetupError("", errno.ENOENT, f'exec: "{name}": no such file or directory')
+    raise ChildSetupError("", errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')

@@ -4,7 +4,7 @@ import os
 from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError
-from ocirun.linux import namespaces
+from ocirun.linux import namespaces, sysctl
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
 from ocirun.process import channel as msg
@@ -21,6 +21,7 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.mount_options = parse_mounts(config.mounts)
+        sysctl.check(config.sysctl, config)
         self.capability_sets = CapabilitySets(config.process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
                             for entry in config.process.env)
@@ -84,12 +85,26 @@ def launch_init(plan):
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
     except BaseException:
+        if init_pid is None:
+            init_pid = _init_pid_if_forked(parent_end)
         if init_pid:
             kill_quietly(init_pid)
         raise
     finally:
         parent_end.close()
         os.waitpid(stage_a, 0)
+
+
+def _init_pid_if_forked(parent_end):
+    """After a failure in the parent: the init's pid if stage A forked it (so it
+    can be killed), None if it never will (stage A stopped or waits for us)."""
+    while True:
+        message = parent_end.receive()
+        if message is None or message["type"] != msg.INIT_PID:
+            if message is None or message["type"] in (msg.USERNS_READY, msg.ERROR):
+                return None
+            continue
+        return message["pid"]
 
 
 def kill_quietly(pid):

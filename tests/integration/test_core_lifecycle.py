@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -11,6 +12,24 @@ from cli_runner import OCIRUN, Runtime, cgroup_dirs, make_bundle, requires_root_
 from ocirun.schema import validate_state
 
 pytestmark = requires_root_and_ocirun
+
+# Ids unique to this run: a cgroup path is per id, whichever --root, and
+# another test run may share the host.
+_RUN = uuid.uuid4().hex[:8]
+CC1 = "c1-" + _RUN
+CC2 = "c2-" + _RUN
+CC3 = "c3-" + _RUN
+CC4 = "c4-" + _RUN
+CC5 = "c5-" + _RUN
+CC6 = "c6-" + _RUN
+CC7 = "c7-" + _RUN
+CC8 = "c8-" + _RUN
+CC9 = "c9-" + _RUN
+CC10 = "c10-" + _RUN
+CC11 = "c11-" + _RUN
+CL1 = "l1-" + _RUN
+CL2 = "l2-" + _RUN
+CSPEC1 = "spec1-" + _RUN
 
 
 @pytest.fixture
@@ -47,20 +66,20 @@ def test_process_runs_only_after_start(tmp_path, ocirun):
     out, edit = bind_out(tmp_path)
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "touch /out/ran; exec sleep 100"], edit)
     pid_file = tmp_path / "pid"
-    ocirun.ok("create", "--bundle", bundle, "--pid-file", str(pid_file), "c1")
-    state = ocirun.state("c1")
+    ocirun.ok("create", "--bundle", bundle, "--pid-file", str(pid_file), CC1)
+    state = ocirun.state(CC1)
     validate_state(state)
     assert state["status"] == "created" and state["bundle"] == bundle
     assert int(pid_file.read_text()) == state["pid"]
     time.sleep(0.3)
     assert not (out / "ran").exists(), "the user process ran before start"
-    ocirun.ok("start", "c1")
+    ocirun.ok("start", CC1)
     for _ in range(100):
         if (out / "ran").exists():
             break
         time.sleep(0.02)
     assert (out / "ran").exists()
-    state = ocirun.state("c1")
+    state = ocirun.state(CC1)
     validate_state(state)
     assert state["status"] == "running"
     with open(f"/proc/{state['pid']}/cmdline", "rb") as f:
@@ -69,53 +88,53 @@ def test_process_runs_only_after_start(tmp_path, ocirun):
 
 def test_states_and_operations_allowed_in_each(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sleep", "100"])
-    ocirun.ok("create", "-b", bundle, "c2")
-    pid = ocirun.state("c2")["pid"]
+    ocirun.ok("create", "-b", bundle, CC2)
+    pid = ocirun.state(CC2)["pid"]
 
-    duplicate = ocirun("create", "-b", bundle, "c2")
-    assert duplicate.returncode == 1 and duplicate.stderr == "ocirun: container c2 already exists\n"
-    assert ocirun.state("c2")["pid"] == pid and ocirun.state("c2")["status"] == "created"
+    duplicate = ocirun("create", "-b", bundle, CC2)
+    assert duplicate.returncode == 1 and duplicate.stderr == f"ocirun: container {CC2} already exists\n"
+    assert ocirun.state(CC2)["pid"] == pid and ocirun.state(CC2)["status"] == "created"
 
-    ocirun.ok("start", "c2")
-    again = ocirun("start", "c2")
-    assert again.returncode == 1 and "cannot start container c2" in again.stderr
+    ocirun.ok("start", CC2)
+    again = ocirun("start", CC2)
+    assert again.returncode == 1 and f"cannot start container {CC2}" in again.stderr
 
-    refused = ocirun("delete", "c2")
+    refused = ocirun("delete", CC2)
     assert refused.returncode == 1
-    assert refused.stderr == "ocirun: cannot delete container c2 that is not stopped: running\n"
-    assert ocirun.state("c2")["status"] == "running"
+    assert refused.stderr == f"ocirun: cannot delete container {CC2} that is not stopped: running\n"
+    assert ocirun.state(CC2)["status"] == "running"
 
-    ocirun.ok("kill", "c2", "KILL")
-    assert wait_for_status(ocirun, "c2", "stopped")["pid"] == 0
-    late = ocirun("kill", "c2")
-    assert late.returncode == 1 and late.stderr == "ocirun: container c2 is not running\n"
-    assert ocirun("start", "c2").returncode == 1
+    ocirun.ok("kill", CC2, "KILL")
+    assert wait_for_status(ocirun, CC2, "stopped")["pid"] == 0
+    late = ocirun("kill", CC2)
+    assert late.returncode == 1 and late.stderr == f"ocirun: container {CC2} is not running\n"
+    assert ocirun("start", CC2).returncode == 1
 
-    ocirun.ok("delete", "c2")
-    assert not os.path.exists(os.path.join(ocirun.root, "c2"))
-    assert cgroup_dirs("c2") == []
-    gone = ocirun("state", "c2")
-    assert gone.returncode == 1 and gone.stderr == "ocirun: container c2 does not exist\n"
+    ocirun.ok("delete", CC2)
+    assert not os.path.exists(os.path.join(ocirun.root, CC2))
+    assert cgroup_dirs(CC2) == []
+    gone = ocirun("state", CC2)
+    assert gone.returncode == 1 and gone.stderr == f"ocirun: container {CC2} does not exist\n"
 
 
 def test_delete_force_kills_a_running_container_and_leaves_nothing(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "sleep 100 & sleep 100"])
-    ocirun.ok("run", "-d", "-b", bundle, "c3")
-    pid = ocirun.state("c3")["pid"]
-    assert cgroup_dirs("c3")
-    with open(cgroup_dirs("c3")[0] + "/cgroup.procs") as f:
+    ocirun.ok("run", "-d", "-b", bundle, CC3)
+    pid = ocirun.state(CC3)["pid"]
+    assert cgroup_dirs(CC3)
+    with open(cgroup_dirs(CC3)[0] + "/cgroup.procs") as f:
         assert len(f.read().split()) == 2
-    ocirun.ok("delete", "--force", "c3")
+    ocirun.ok("delete", "--force", CC3)
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-    assert cgroup_dirs("c3") == [] and os.listdir(ocirun.root) == []
+    assert cgroup_dirs(CC3) == [] and os.listdir(ocirun.root) == []
 
 
 def test_delete_of_a_created_container(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/true"])
-    ocirun.ok("create", "-b", bundle, "c4")
-    pid = ocirun.state("c4")["pid"]
-    ocirun.ok("delete", "c4")
-    assert os.listdir(ocirun.root) == [] and cgroup_dirs("c4") == []
+    ocirun.ok("create", "-b", bundle, CC4)
+    pid = ocirun.state(CC4)["pid"]
+    ocirun.ok("delete", CC4)
+    assert os.listdir(ocirun.root) == [] and cgroup_dirs(CC4) == []
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
 
 
@@ -124,37 +143,37 @@ def test_kill_delivers_the_signal_to_a_trap(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c",
                                     "trap 'echo got-usr1 > /out/f; exit 3' USR1; touch /out/ready; "
                                     "while true; do sleep 0.1; done"], edit)
-    ocirun.ok("run", "-d", "-b", bundle, "c5")
+    ocirun.ok("run", "-d", "-b", bundle, CC5)
     for _ in range(200):
         if (out / "ready").exists():
             break
         time.sleep(0.02)
-    ocirun.ok("kill", "c5", "USR1")
-    wait_for_status(ocirun, "c5", "stopped")
+    ocirun.ok("kill", CC5, "USR1")
+    wait_for_status(ocirun, CC5, "stopped")
     assert (out / "f").read_text() == "got-usr1\n"
 
 
 @pytest.mark.parametrize("signal_text", ["SIGKILL", "KILL", "9"])
 def test_signal_forms(tmp_path, ocirun, signal_text):
     bundle = make_bundle(tmp_path, ["/bin/sleep", "100"])
-    ocirun.ok("run", "-d", "-b", bundle, "c6")
-    ocirun.ok("kill", "c6", signal_text)
-    assert wait_for_status(ocirun, "c6", "stopped")["status"] == "stopped"
+    ocirun.ok("run", "-d", "-b", bundle, CC6)
+    ocirun.ok("kill", CC6, signal_text)
+    assert wait_for_status(ocirun, CC6, "stopped")["status"] == "stopped"
 
 
 def test_kill_all_reaches_every_process(tmp_path, ocirun):
     # without a pid namespace, killing the init does not take the others along
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "sleep 100 & sleep 100"], lambda c: c["linux"].update(
         namespaces=[ns for ns in c["linux"]["namespaces"] if ns["type"] != "pid"]))
-    ocirun.ok("run", "-d", "-b", bundle, "c7")
-    procs_file = cgroup_dirs("c7")[0] + "/cgroup.procs"
+    ocirun.ok("run", "-d", "-b", bundle, CC7)
+    procs_file = cgroup_dirs(CC7)[0] + "/cgroup.procs"
     for _ in range(100):
         pids = open(procs_file).read().split()
         if len(pids) == 2:
             break
         time.sleep(0.02)
     assert len(pids) == 2
-    ocirun.ok("kill", "--all", "c7", "KILL")
+    ocirun.ok("kill", "--all", CC7, "KILL")
     for _ in range(100):
         if not open(procs_file).read().split():
             break
@@ -165,29 +184,29 @@ def test_kill_all_reaches_every_process(tmp_path, ocirun):
 @pytest.mark.parametrize("script, status", [("exit 7", 7), ("true", 0)])
 def test_run_returns_the_exit_status_and_cleans_up(tmp_path, ocirun, script, status):
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", script])
-    result = ocirun("run", "-b", bundle, "c8")
+    result = ocirun("run", "-b", bundle, CC8)
     assert result.returncode == status, result.stderr
-    assert os.listdir(ocirun.root) == [] and cgroup_dirs("c8") == []
+    assert os.listdir(ocirun.root) == [] and cgroup_dirs(CC8) == []
 
 
 def test_run_reports_death_by_signal_as_128_plus_n(tmp_path, ocirun):
     # (the container's pid 1 cannot kill itself: the kernel ignores it)
     bundle = make_bundle(tmp_path, ["/bin/sleep", "100"])
-    process = subprocess.Popen([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, "c11"],
+    process = subprocess.Popen([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, CC11],
                                stdin=subprocess.DEVNULL)
     for _ in range(200):
-        if os.path.exists(os.path.join(ocirun.root, "c11", "state.json")) and \
-                ocirun.state("c11")["status"] == "running":
+        if os.path.exists(os.path.join(ocirun.root, CC11, "state.json")) and \
+                ocirun.state(CC11)["status"] == "running":
             break
         time.sleep(0.02)
-    ocirun.ok("kill", "c11", "KILL")
+    ocirun.ok("kill", CC11, "KILL")
     assert process.wait(timeout=10) == 137
-    assert os.listdir(ocirun.root) == [] and cgroup_dirs("c11") == []
+    assert os.listdir(ocirun.root) == [] and cgroup_dirs(CC11) == []
 
 
 def test_stdio_is_the_callers(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "read line; echo \"out:$line\"; echo err:x >&2"])
-    result = subprocess.run([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, "c9"],
+    result = subprocess.run([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, CC9],
                             input="hello\n", capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert result.stdout == "out:hello\n" and result.stderr == "err:x\n"
@@ -195,11 +214,11 @@ def test_stdio_is_the_callers(tmp_path, ocirun):
 
 def test_run_forwards_signals_to_the_container(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"])
-    process = subprocess.Popen([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, "c10"],
+    process = subprocess.Popen([OCIRUN, "--root", ocirun.root, "run", "-b", bundle, CC10],
                                stdin=subprocess.DEVNULL)
     for _ in range(200):
-        if os.path.exists(os.path.join(ocirun.root, "c10", "state.json")) and \
-                ocirun.state("c10")["status"] == "running":
+        if os.path.exists(os.path.join(ocirun.root, CC10, "state.json")) and \
+                ocirun.state(CC10)["status"] == "running":
             break
         time.sleep(0.02)
     time.sleep(0.2)
@@ -209,14 +228,14 @@ def test_run_forwards_signals_to_the_container(tmp_path, ocirun):
 
 def test_list_formats(tmp_path, ocirun):
     bundle = make_bundle(tmp_path, ["/bin/sleep", "100"])
-    ocirun.ok("create", "-b", bundle, "l1")
-    ocirun.ok("run", "-d", "-b", bundle, "l2")
-    assert ocirun.ok("list", "-q").stdout.split() == ["l1", "l2"]
+    ocirun.ok("create", "-b", bundle, CL1)
+    ocirun.ok("run", "-d", "-b", bundle, CL2)
+    assert ocirun.ok("list", "-q").stdout.split() == [CL1, CL2]
     listed = json.loads(ocirun.ok("list", "--format", "json").stdout)
-    assert [(c["id"], c["status"]) for c in listed] == [("l1", "created"), ("l2", "running")]
+    assert [(c["id"], c["status"]) for c in listed] == [(CL1, "created"), (CL2, "running")]
     table = ocirun.ok("list").stdout.splitlines()
     assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-    assert table[1].split()[0:3] == ["l1", str(listed[0]["pid"]), "created"]
+    assert table[1].split()[0:3] == [CL1, str(listed[0]["pid"]), "created"]
 
 
 def test_json_log_line_on_failure(tmp_path, ocirun):
@@ -237,7 +256,7 @@ def test_spec_writes_a_runnable_default(tmp_path, ocirun):
     config["process"]["args"] = ["/bin/true"]
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
-    ocirun.ok("run", "-b", bundle, "spec1")
+    ocirun.ok("run", "-b", bundle, CSPEC1)
     again = ocirun("spec", "--bundle", bundle)
     assert again.returncode == 1 and "config.json already exists" in again.stderr
 
