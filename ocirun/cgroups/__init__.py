@@ -64,14 +64,15 @@ def prime_attach(own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinf
 
 
 def reap_attach_primer():
-    """Collect the primer child if it is done; never blocks."""
+    """Wait for the primer child: ocirun leaves no process of its own behind,
+    even on an early error.  By the end of a create it has long finished."""
     global _primer_pid
     if _primer_pid:
         try:
-            if os.waitpid(_primer_pid, os.WNOHANG)[0]:
-                _primer_pid = 0
+            os.waitpid(_primer_pid, 0)
         except ChildProcessError:
-            _primer_pid = 0
+            pass
+        _primer_pid = 0
 
 
 def _own_procs_file(own_cgroups, mountinfo):
