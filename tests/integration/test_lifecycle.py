@@ -350,53 +350,43 @@ def test_run_propagates_the_exit_status_and_deletes(runtime, bundle):
     assert cid not in runtime.list_ids()
 
 
-def test_run_exit_status_of_a_container_killed_by_sigkill(runtime, bundle, host_dir):
-    bundle.set_args(ready_then("sleep 1000"))
+def run_in_foreground_until(runtime, bundle, host_dir, script, act):
+    """`ocirun run` a container whose script touches /out/ready first; once it has,
+    call act(cid, process); return (run's exit status, its stderr, cid)."""
+    bundle.set_args(ready_then(script))
     bundle.bind("/out", str(host_dir))
     cid = runtime.new_id()
     process = runtime.popen("run", "-b", bundle, cid)
     try:
         wait_for_file(host_dir / "ready", process=process)
-        runtime.kill(cid, "KILL")
-        out, err = process.communicate(timeout=20)
+        act(cid, process)
+        _, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 137, err
+    return process.returncode, err, cid
+
+
+def test_run_exit_status_of_a_container_killed_by_sigkill(runtime, bundle, host_dir):
+    status, err, cid = run_in_foreground_until(runtime, bundle, host_dir, "sleep 1000",
+                                               lambda cid, _: runtime.kill(cid, "KILL"))
+    assert status == 137, err
     assert leftovers(runtime, cid) == []
 
 
 def test_run_exit_status_of_a_trapped_signal(runtime, bundle, host_dir):
-    bundle.set_args(ready_then('trap "exit 3" USR1; while :; do sleep 0.1; done'))
-    bundle.bind("/out", str(host_dir))
-    cid = runtime.new_id()
-    process = runtime.popen("run", "-b", bundle, cid)
-    try:
-        wait_for_file(host_dir / "ready", process=process)
-        runtime.kill(cid, "USR1")
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 3, err
+    status, err, _ = run_in_foreground_until(runtime, bundle, host_dir,
+                                             'trap "exit 3" USR1; while :; do sleep 0.1; done',
+                                             lambda cid, _: runtime.kill(cid, "USR1"))
+    assert status == 3, err
 
 
 def test_run_forwards_sigterm_to_the_container(runtime, bundle, host_dir):
-    bundle.set_args(ready_then('trap "exit 5" TERM; while :; do sleep 0.1; done'))
-    bundle.bind("/out", str(host_dir))
-    cid = runtime.new_id()
-    process = runtime.popen("run", "-b", bundle, cid)
-    try:
-        wait_for_file(host_dir / "ready", process=process)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 5, err
+    status, err, _ = run_in_foreground_until(runtime, bundle, host_dir,
+                                             'trap "exit 5" TERM; while :; do sleep 0.1; done',
+                                             lambda _, process: process.send_signal(signal.SIGTERM))
+    assert status == 5, err
 
 
 def test_run_stdout_and_stderr_are_the_callers(runtime, bundle):
@@ -572,17 +562,10 @@ def test_relative_bundle_and_pid_file_are_resolved_against_the_cwd(runtime, bund
 def test_exit_status_of_a_run_killed_by_sigterm(runtime, bundle, host_dir):
     # sh as pid 1 of its namespace ignores TERM unless it traps it; a child process does not
     bundle.remove_namespace("pid")
-    bundle.set_args(ready_then("exec sleep 1000"))
-    bundle.bind("/out", str(host_dir))
-    cid = runtime.new_id()
-    process = runtime.popen("run", "-b", bundle, cid)
-    try:
-        wait_for_file(host_dir / "ready", process=process)
+
+    def kill_once_sleep_runs(cid, _process):
         wait_until(lambda: "sleep" in read(f"/proc/{runtime.state(cid)['pid']}/comm"), what="exec sleep")
         runtime.kill(cid, "TERM")
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 128 + signal.SIGTERM, err
+    status, err, _ = run_in_foreground_until(runtime, bundle, host_dir, "exec sleep 1000",
+                                             kill_once_sleep_runs)
+    assert status == 128 + signal.SIGTERM, err
