@@ -666,3 +666,12 @@ def test_user_without_a_passwd_entry(runtime, bundle):
 def test_oom_score_adj_bounds(runtime, bundle, value):
     bundle.process["oomScoreAdj"] = value
     assert runtime.output(bundle, ["cat", "/proc/self/oom_score_adj"]).strip() == str(value)
+
+
+@pytest.mark.parametrize("options, expected", [((), 1), (("--no-new-keyring",), 0)],
+                         ids=["new-keyring", "no-new-keyring"])
+def test_session_keyring(runtime, bundle, options, expected):
+    # the init joins a new session keyring named after the container, unless told not to
+    cid = runtime.new_id()
+    runtime.create(cid, bundle.set_args(["/bin/sleep", "100"]), *options)
+    assert read("/proc/keys").count(f"keyring   _ses.{cid}:") == expected
