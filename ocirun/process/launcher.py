@@ -59,13 +59,22 @@ def launch_init(plan):
         finally:
             os._exit(1)
     child_end.close()
+    return await_init(plan, stage_a, parent_end)
+
+
+def await_init(plan, stage_a, parent_end):
+    """The parent's half of the channel protocol, with stage A forked; returns
+    the init's pid once the init is ready and in the container's cgroup."""
     init_pid = None
+    ready = None
     try:
         if not plan.child_joins_cgroup:
             # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
             # the cgroup mutex, which an attach in progress elsewhere holds
             plan.cgroup.create()
-        while True:
+        # INIT_PID (from stage A) and INIT_READY (from the init) race: a fast
+        # init can report ready before a descheduled stage A reports its pid.
+        while init_pid is None or ready is None:
             message = parent_end.receive()
             if message is None:
                 raise ChildSetupError("", 0, "container init exited during setup")
@@ -78,12 +87,13 @@ def launch_init(plan):
                 if not plan.child_joins_cgroup:
                     plan.cgroup.join(init_pid)
             elif kind == msg.INIT_READY:
-                from ocirun import log
-                for warning in message.get("warnings", ()):
-                    log.current.warning_to_stderr_when_unlogged(warning)
-                return init_pid
+                ready = message
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
+        from ocirun import log
+        for warning in ready.get("warnings", ()):
+            log.current.warning_to_stderr_when_unlogged(warning)
+        return init_pid
     except BaseException:
         if init_pid is None:
             init_pid = _init_pid_if_forked(parent_end)

@@ -1,10 +1,11 @@
 """Regression tests for bugs found while building the core runtime; each failed before its fix.
 (The integration tests of the other files caught more; those stay where their subject is.)"""
 import os
+import time
 
 import pytest
 
-from helpers import sh
+from helpers import sh, wait_until
 
 
 def test_container_process_does_not_inherit_ignored_sigpipe(runtime, bundle):
@@ -53,3 +54,42 @@ def test_a_busy_cgroup_is_refused_and_its_processes_left_alone(runtime, bundle):
         os.kill(bystander, 9)
         os.waitpid(bystander, 0)
         os.rmdir(busy)
+
+
+def test_an_init_ready_before_stage_a_reports_its_pid_is_still_joined(bundle):
+    # Stage A sends INIT_PID and the init sends INIT_READY on one channel; when
+    # the init won that race, create returned no pid and never joined the
+    # cgroup (`run -d` then said "it is stopped", and delete -f left the init).
+    # Here a stage A stand-in sends them in that order, on purpose.
+    from ocirun import config
+    from ocirun.cgroups import Manager
+    from ocirun.process import channel as msg
+    from ocirun.process.channel import Channel
+    from ocirun.process.launcher import LaunchPlan, await_init
+
+    bundle.save()
+    cid = f"race-{os.getpid()}"
+    plan = LaunchPlan(cid, config.load(bundle.path))
+    plan.cgroup = Manager.for_container(None, cid)
+    parent_end, child_end = Channel.pair()
+    stage_a = os.fork()
+    if stage_a == 0:
+        try:
+            init = os.fork()
+            if init == 0:
+                time.sleep(30)
+                os._exit(0)
+            child_end.send(msg.INIT_READY, warnings=[])
+            time.sleep(0.05)
+            child_end.send(msg.INIT_PID, pid=init)
+        finally:
+            os._exit(0)
+    child_end.close()
+    init_pid = await_init(plan, stage_a, parent_end)
+    try:
+        assert init_pid and os.path.exists(f"/proc/{init_pid}")
+        assert plan.cgroup.pids() == [init_pid]
+    finally:
+        plan.cgroup.signal_all(9)
+        wait_until(lambda: not plan.cgroup.pids(), what="the stand-in init to exit")
+        plan.cgroup.destroy()
