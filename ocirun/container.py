@@ -11,7 +11,6 @@ Each operation on an existing container holds the lock on its state
 directory, so concurrent commands on one id are serialized.
 """
 import os
-import select
 # _signal, not signal: the signal module wraps the numbers in an IntEnum,
 # and enum is a large share of a start's import time.
 import _signal
@@ -39,14 +38,11 @@ class Container:
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
                no_new_keyring=False, preserve_fds=0):
         """Set the container up and leave its init waiting for start."""
-        from ocirun.cgroups import prime_attach, reap_attach_primer
+        from ocirun.cgroups import prime_attach
         prime_attach()
-        try:
-            return cls._create(container_id, bundle, root, pid_file,
-                               no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                               preserve_fds=preserve_fds)
-        finally:
-            reap_attach_primer()
+        return cls._create(container_id, bundle, root, pid_file,
+                           no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                           preserve_fds=preserve_fds)
 
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, **launch_options):
@@ -240,6 +236,7 @@ def _wait_gone(pid, timeout=10.0):
     except ProcessLookupError:
         return
     try:
+        import select  # only delete --force of a live container waits here
         if not select.select([pidfd], [], [], timeout)[0]:
             raise WrongState(f"process {pid} did not exit within {timeout:g}s")
     finally:

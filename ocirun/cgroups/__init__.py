@@ -32,47 +32,52 @@ def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
     return hierarchies
 
 
-_primer_pid = None
+_primed = False
 
 
 def prime_attach(own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinfo"):
-    """Start, in a short-lived child, the wait the container's first cgroup.procs write would pay.
+    """Start, in a thread, the wait the container's first cgroup.procs write would pay.
 
     Every cgroup.procs write takes the kernel's global cgroup_threadgroup_rwsem
     for writing, and the first writer after a quiet spell waits for an RCU
-    grace period (measured here: ~10 ms, then ~0.1 ms for writes within the
-    next grace period).  The child writes its own pid into the cgroup it is
-    already in, which moves nothing but starts that grace period while the
-    parent imports, parses the config and forks the container.  A child, not
-    a thread, so the parent stays single-threaded for its own forks.
-    Idempotent; reap_attach_primer collects the child.
+    grace period (measured here: 8-30 ms, then ~0.1 ms for writes within the
+    next grace period).  The thread writes this process's pid into the cgroup
+    it is already in, which moves nothing but starts that grace period while
+    the main thread imports, parses the config and forks the container.  A
+    thread, not a child: it starts in ~0.1 ms where a fork of the interpreter
+    takes milliseconds to run.  It holds no Python lock while the kernel
+    makes it wait, so the main thread's forks are safe, and it dies with the
+    process.  Idempotent.
     """
-    global _primer_pid
-    if _primer_pid is not None:
+    global _primed
+    if _primed:
         return
+    _primed = True
     path = _own_procs_file(own_cgroups, mountinfo)
     if path is None:
-        _primer_pid = 0
         return
-    _primer_pid = os.fork()
-    if _primer_pid == 0:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os._exit(0)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # e.g. no write access: then create pays the wait itself
+    import _thread
+    in_kernel = _thread.allocate_lock()
+    in_kernel.acquire()
+    _thread.start_new_thread(_write_own_pid, (fd, in_kernel))
+    # Hand the thread the GIL now: otherwise it waits for the interpreter's
+    # 5 ms switch interval before it can even start its write.
+    in_kernel.acquire()
 
 
-def reap_attach_primer():
-    """Wait for the primer child: ocirun leaves no process of its own behind,
-    even on an early error.  By the end of a create it has long finished."""
-    global _primer_pid
-    if _primer_pid:
-        try:
-            os.waitpid(_primer_pid, 0)
-        except ChildProcessError:
-            pass
-        _primer_pid = 0
+def _write_own_pid(fd, in_kernel):
+    pid = str(os.getpid()).encode()
+    in_kernel.release()
+    try:
+        os.write(fd, pid)  # releases the GIL for as long as the kernel waits
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _own_procs_file(own_cgroups, mountinfo):
