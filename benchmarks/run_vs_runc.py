@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Wall-clock time of `ocirun run` against `runc run` for a busybox /bin/true.
 
-    sudo python3 benchmarks/run_vs_runc.py [--runs 50] [--ocirun PATH] [--runc PATH]
+    sudo /opt/ocirun/bin/python benchmarks/run_vs_runc.py [--runs 50] [--ocirun PATH] [--runc PATH]
 
 Both runtimes run the same bundle, alternately, inside one loop, each with a
 fresh container id and its own temporary --root, so drift on the machine
-(cache, frequency, other load) hits both alike. `python -c pass` runs in the
-same loop as a floor: ocirun cannot start faster than its interpreter.
+(cache, frequency, other load) hits both alike.  Two floors run in the same
+loop, with the interpreter this script runs under (run it with ocirun's):
+`python -c pass`, below which no Python program starts, and
+python_floor.py, the least any CPython runtime does for the same `run`.
 """
 import argparse
 import os
@@ -21,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ocirun.bundles import build_busybox_bundle  # noqa: E402
 
 WARMUPS = 3
+FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")
 
 
 def parse_args():
@@ -72,11 +75,13 @@ def main():
         def command_for(name):
             if name == "python -c pass":
                 return [sys.executable, "-c", "pass"]
+            if name == "python floor":
+                return [sys.executable, FLOOR, f"bench-{os.getpid()}-{next(serial)}"]
             # cwd is the bundle, so neither runtime needs a --bundle flag.
             container_id = f"bench-{os.getpid()}-{next(serial)}"
             return [runtimes[name], "--root", os.path.join(tmp, name), "run", container_id]
 
-        names = list(runtimes) + ["python -c pass"]
+        names = list(runtimes) + ["python -c pass", "python floor"]
         for _ in range(WARMUPS):
             for name in names:
                 time_once(command_for(name), bundle)
@@ -93,6 +98,8 @@ def main():
     medians = {name: report(f"{name} run" if name in runtimes else name, timings[name]) for name in names}
     if "ocirun" in medians and "runc" in medians:
         print(f"ratio ocirun/runc (medians): {medians['ocirun'] / medians['runc']:.2f}x")
+    if "runc" in medians:
+        print(f"ratio python floor/runc (medians): {medians['python floor'] / medians['runc']:.2f}x")
 
 
 if __name__ == "__main__":
