@@ -21,7 +21,7 @@ import sys
 
 # the installed ocirun's shim and helpers (run it with the interpreter ocirun runs with)
 from ocirun import _sys, jsonio
-from ocirun.cgroups import mounted_hierarchies, prime_attach
+from ocirun.cgroups import Manager, mounted_hierarchies, prime_attach
 
 NEW_NAMESPACES = (_sys.CLONE_NEWNS | _sys.CLONE_NEWPID | _sys.CLONE_NEWUTS
                   | _sys.CLONE_NEWIPC | _sys.CLONE_NEWNET)
@@ -45,25 +45,14 @@ def main(container_id):
         os.write(pid_pipe[1], str(init).encode())
         os._exit(0)
 
-    cgroups = [os.path.join(mount, f"ocirun-floor-{container_id}")
-               for mount in mounted_hierarchies().values()]
-    for directory in cgroups:
-        os.mkdir(directory)
-        if os.path.basename(os.path.dirname(directory)) == "cpuset":
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                with open(os.path.join(os.path.dirname(directory), name)) as f:
-                    value = f.read()
-                with open(os.path.join(directory, name), "w") as f:
-                    f.write(value)
+    cgroup = Manager(f"/ocirun-floor-{container_id}", mounted_hierarchies())
+    cgroup.create()
     init = int(os.read(pid_pipe[0], 16))
     os.waitpid(stage_a, 0)
-    for directory in cgroups:
-        with open(os.path.join(directory, "cgroup.procs"), "w") as f:
-            f.write(str(init))
+    cgroup.join(init)
     os.write(go_pipe[1], b"0")  # `start`
     _, status = os.waitpid(init, 0)
-    for directory in cgroups:
-        os.rmdir(directory)
+    cgroup.destroy()
     return os.waitstatus_to_exitcode(status)
 
 
