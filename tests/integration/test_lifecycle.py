@@ -139,13 +139,15 @@ def test_create_with_an_id_in_use_fails_and_leaves_the_container_alone(runtime, 
     assert cgroup_procs(cid) == [before["pid"]]
 
 
-def test_start_of_a_running_container_fails(runtime, bundle):
+@pytest.mark.parametrize("command", ["start", "delete"])
+def test_start_or_delete_of_a_running_container_fails_and_leaves_it(runtime, bundle, command):
+    # delete needs --force for a running container; see the delete tests below
     bundle.set_args(SLEEP)
     cid = runtime.new_id()
     runtime.create(cid, bundle)
     runtime.start(cid)
     pid = runtime.state(cid)["pid"]
-    assert_one_error_line(runtime("start", cid), cid)
+    assert_one_error_line(runtime(command, cid), cid)
     assert runtime.state(cid)["status"] == "running"
     assert runtime.state(cid)["pid"] == pid
 
@@ -254,17 +256,6 @@ def test_kill_all_signals_every_process(runtime, bundle, host_dir):
 
 
 # --- delete --------------------------------------------------------------------------
-
-def test_delete_of_a_running_container_fails_without_force(runtime, bundle):
-    bundle.set_args(SLEEP)
-    cid = runtime.new_id()
-    runtime.create(cid, bundle)
-    runtime.start(cid)
-    pid = runtime.state(cid)["pid"]
-    assert_one_error_line(runtime("delete", cid), cid)
-    assert runtime.state(cid)["status"] == "running"
-    assert runtime.state(cid)["pid"] == pid
-
 
 def test_delete_force_kills_and_removes_everything(runtime, bundle):
     bundle.set_args(sh("sleep 1000 & sleep 1000"))
