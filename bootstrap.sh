@@ -8,6 +8,10 @@ cd "$(dirname "$0")"
 # ocirun lives in a virtualenv of its own: a runtime starts on every container
 # start, and a clean site-packages keeps the interpreter's start-up short.
 PREFIX=${OCIRUN_PREFIX:-/opt/ocirun}
+# Debian's interpreter, not whatever python3 comes first on PATH: Debian builds
+# it with PGO and LTO, and `ocirun run` measured 1.16-1.18x runc with it against
+# 1.29-1.42x with an unoptimized (pyenv) 3.11 build of the same code.
+PYTHON=${OCIRUN_PYTHON:-/usr/bin/python3}
 
 apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
@@ -16,7 +20,8 @@ apt_install() {
 install_ocirun() {
     apt-get update -qq
     apt_install python3 python3-venv python3-dev gcc libc6-dev libffi-dev busybox-static
-    python3 -m venv "$PREFIX"
+    # --clear: a venv left by another interpreter would keep its old python link
+    "$PYTHON" -m venv --clear "$PREFIX"
     "$PREFIX/bin/pip" install -q .
     # Not needed at run time (pip builds in an isolated environment), and its
     # distutils-precedence.pth costs every ocirun start about a millisecond.
