@@ -8,8 +8,7 @@ imports re and gettext: a quarter of a container start's import time.
 import os
 import sys
 
-from ocirun import OCI_VERSION, __version__, jsonio
-from ocirun import log as log_module
+from ocirun import OCI_VERSION, __version__
 from ocirun.errors import OcirunError
 
 USAGE = """usage: ocirun [global options] COMMAND [command options] ARGS
@@ -170,6 +169,7 @@ def cmd_start(args, container_cls):
 
 
 def cmd_state(args, container_cls):
+    from ocirun import jsonio
     print(jsonio.dumps(container_cls.load(args.id, args.root).state(), indent=2))
     return 0
 
@@ -186,6 +186,7 @@ def cmd_delete(args, container_cls):
 
 
 def cmd_list(args, container_cls):
+    from ocirun import jsonio
     states = [c.state() for c in container_cls.list(args.root)]
     if args.quiet:
         for s in states:
@@ -230,6 +231,11 @@ def run_cli(argv):
     except UsageError as e:
         sys.stderr.write(f"ocirun: {e}\n")
         return 2
+    if command in ("create", "run"):
+        # first, so the kernel wait it starts overlaps every import that follows
+        from ocirun.cgroups import prime_attach
+        prime_attach()
+    from ocirun import log as log_module
     log = log_module.current = log_module.Logger(args.log, args.log_format, args.debug)
     if args.version:
         print(f"ocirun version {__version__}\nspec: {OCI_VERSION}")
@@ -237,9 +243,6 @@ def run_cli(argv):
     if command is None:
         (sys.stdout if args.help else sys.stderr).write(USAGE)
         return 0 if args.help else 2
-    if command in ("create", "run"):
-        from ocirun.cgroups import prime_attach
-        prime_attach()  # overlaps a kernel wait of create with the imports below
     from ocirun.container import Container
     try:
         log.debug(f"{command} {getattr(args, 'id', '') or ''}".strip())
