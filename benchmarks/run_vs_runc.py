@@ -95,11 +95,27 @@ def main():
                 timings[name].append(time_once(command_for(name), bundle))
 
     print(f"busybox /bin/true, {options.runs} runs each after {WARMUPS} warmups, alternating order")
+    # The interpreter's build matters (an unoptimized one made ocirun ~15% slower)
+    print(f"floors run on {os.path.realpath(sys.executable)} ({sys.version.split()[0]})")
+    if "ocirun" in runtimes:
+        print(f"ocirun runs on {_interpreter_of(runtimes['ocirun'])}")
     medians = {name: report(f"{name} run" if name in runtimes else name, timings[name]) for name in names}
     if "ocirun" in medians and "runc" in medians:
         print(f"ratio ocirun/runc (medians): {medians['ocirun'] / medians['runc']:.2f}x")
     if "runc" in medians:
         print(f"ratio python floor/runc (medians): {medians['python floor'] / medians['runc']:.2f}x")
+
+
+def _interpreter_of(script):
+    try:
+        with open(script, "rb") as f:
+            first_line = f.readline(256).decode(errors="replace").strip()
+    except OSError:
+        return "?"
+    if not first_line.startswith("#!"):
+        return "? (not a script)"
+    interpreter = first_line[2:].split()[0]
+    return f"{interpreter} -> {os.path.realpath(interpreter)}"
 
 
 if __name__ == "__main__":
