@@ -19,7 +19,6 @@ NAMESPACE_TYPES = {
 # Fields that later work will implement.  Until then a config that sets one
 # is refused, naming it, rather than run with the field quietly dropped.
 _NOT_YET = {
-    "hooks": "hooks",
     "process.terminal": "a console (process.terminal)",
     "process.apparmorProfile": "AppArmor profiles",
     "process.selinuxLabel": "SELinux labels",
@@ -98,6 +97,24 @@ class Rlimit(Frozen):
         self._set(type=raw["type"], soft=raw["soft"], hard=raw["hard"])
 
 
+class Hook(Frozen):
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def __init__(self, raw):
+        self._set(path=raw["path"], args=tuple(raw.get("args", ())), env=tuple(raw.get("env", ())),
+                  timeout=raw.get("timeout"))
+
+    def to_json(self):
+        """The config.json form, kept in the state for start and delete."""
+        return {"path": self.path, "args": list(self.args), "env": list(self.env),
+                "timeout": self.timeout}
+
+
+def hooks_from_json(raw):
+    """{phase: (Hook, ...)} for the phases that have hooks."""
+    return {phase: tuple(Hook(h) for h in entries) for phase, entries in (raw or {}).items() if entries}
+
+
 class Process(Frozen):
     __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask",
                  "capabilities", "rlimits", "no_new_privileges", "oom_score_adj")
@@ -123,7 +140,7 @@ class Config(Frozen):
     __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname",
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
-                 "rootfs_propagation", "cgroups_path", "time_offsets", "annotations")
+                 "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -149,6 +166,7 @@ class Config(Frozen):
             time_offsets={clock: (o.get("secs", 0), o.get("nanosecs", 0))
                           for clock, o in linux.get("timeOffsets", {}).items()},
             annotations=dict(raw.get("annotations", {})),
+            hooks=hooks_from_json(raw.get("hooks")),
         )
 
     def namespace(self, ns_type):
@@ -229,6 +247,10 @@ def check_consistent(config):
         raise ConfigError("config.json: hostname: setting it needs a new uts namespace")
     if config.time_offsets and not (config.namespace("time") and not config.namespace("time").path):
         raise ConfigError("config.json: linux.timeOffsets: setting them needs a new time namespace")
+    for phase, hooks in config.hooks.items():
+        for i, hook in enumerate(hooks):
+            if not hook.path.startswith("/"):
+                raise ConfigError(f"config.json: hooks.{phase}[{i}].path: {hook.path!r} is not an absolute path")
     for i, mount in enumerate(config.mounts):
         if not mount.destination.startswith("/"):
             raise ConfigError(f"config.json: mounts[{i}].destination: {mount.destination!r} is not an absolute path")

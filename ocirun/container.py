@@ -47,7 +47,7 @@ class Container:
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, **launch_options):
         from ocirun.process.launcher import LaunchPlan, launch_init
-        from ocirun.process.startsync import create_fifo
+        from ocirun.process.startsync import create_fifo, create_status_fifo
         config = config_module.load(bundle)
         plan = LaunchPlan(container_id, config, **launch_options)  # checks what the schema cannot
         store = StateStore(root)
@@ -58,37 +58,59 @@ class Container:
         plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         try:
             _fifo_path, plan.fifo_fd = create_fifo(directory)
+            if _START_WATCHED_HOOKS.intersection(config.hooks):
+                plan.status_fd = create_status_fifo(directory)
             pid = launch_init(plan)
             record = ContainerState(
                 directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),
                 status=CREATED, bundle=config.bundle, rootfs=config.root_path,
                 created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                 annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
-                oci_version=config.oci_version)
+                oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks))
             record.save()
             if pid_file:
                 _write_pid_file(pid_file, pid)
         except BaseException:
             _destroy(store, container_id, plan.cgroup)
+            # runtime.md: a failed create goes on at "destroy", then poststop
+            _run_poststop_hooks(config.hooks.get("poststop"), container_id, config.bundle,
+                                config.annotations, config.oci_version)
             raise
         finally:
-            if plan.fifo_fd is not None:
-                os.close(plan.fifo_fd)
+            for fd in (plan.fifo_fd, plan.status_fd):
+                if fd is not None:
+                    os.close(fd)
             os.close(plan.lock_fd)
         return cls(container_id, store, record)
 
     def start(self):
         """Let the created init exec the user's process."""
-        from ocirun.process.startsync import FIFO_NAME, release
+        from ocirun.process import startsync
         with self._locked():
             status = self.record.live_status()
             check_allowed("start", self.id, status)
-            fifo = os.path.join(self.record.directory, FIFO_NAME)
-            if not release(fifo):
+            hooks = config_module.hooks_from_json(self.record.hooks)
+            watched = startsync.watch_exec(self.record.directory) \
+                if _START_WATCHED_HOOKS.intersection(hooks) else None
+            fifo = os.path.join(self.record.directory, startsync.FIFO_NAME)
+            if not startsync.release(fifo):
+                if watched is not None:
+                    os.close(watched)
                 raise OcirunError(f"container {self.id}: its init exited before start")
             os.unlink(fifo)
+            if watched is not None:
+                # startContainer hooks run, and poststart ones wait for the exec
+                failure = startsync.wait_for_exec(watched)
+                if failure:
+                    raise OcirunError(f"container {self.id}: {failure}")
             self.record.status = RUNNING
             self.record.save()
+            if hooks.get("poststart"):
+                from ocirun import hooks as hooks_module
+                from ocirun.log import current as log
+                state = self.state()
+                hooks_module.run_all_warning("poststart", hooks["poststart"], state,
+                                             log.warning_to_stderr_when_unlogged)
 
     @classmethod
     def run(cls, container_id, detach=False, **create_options):
@@ -177,6 +199,9 @@ class Container:
             else:
                 check_allowed("delete", self.id, status)
             _destroy(self.store, self.id, self._cgroup())
+            poststop = config_module.hooks_from_json(self.record.hooks).get("poststop")
+            _run_poststop_hooks(poststop, self.id, self.record.bundle, self.record.annotations,
+                                self.record.oci_version)
 
     # --- helpers --------------------------------------------------------------
 
@@ -220,6 +245,28 @@ class _Lock:
 
     def __exit__(self, *exc):
         os.close(self.fd)
+
+
+# hooks that make start wait until the init has exec'd (or failed to)
+_START_WATCHED_HOOKS = frozenset(("startContainer", "poststart"))
+
+
+def _hooks_kept_in_state(hooks):
+    """What start and delete need, from the config as it was at create: a
+    config.json edited later must not change the container."""
+    kept = {phase: [hook.to_json() for hook in hooks[phase]]
+            for phase in ("startContainer", "poststart", "poststop") if phase in hooks}
+    return kept or None
+
+
+def _run_poststop_hooks(poststop, container_id, bundle, annotations, oci_version):
+    """After the container is gone; a failure is a warning (runtime.md step 13)."""
+    if not poststop:
+        return
+    from ocirun import hooks
+    from ocirun.log import current as log
+    state = hooks.state_document(container_id, 0, STOPPED, bundle, annotations, oci_version)
+    hooks.run_all_warning("poststop", poststop, state, log.warning_to_stderr_when_unlogged)
 
 
 def _destroy(store, container_id, cgroup):

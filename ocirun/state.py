@@ -58,7 +58,8 @@ class ContainerState:
     """The record of one container; `save` writes it, `status` derives the live status."""
 
     FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
-              "owner", "annotations", "cgroup_paths", "oci_version")
+              "owner", "annotations", "cgroup_paths", "oci_version",
+              "hooks")  # the startContainer, poststart and poststop hooks, as in config.json
 
     def __init__(self, directory, **fields):
         self.directory = directory

@@ -9,7 +9,11 @@ JSON object per packet.
     ID_MAPS_WRITTEN ──────────────▶ setns/unshare the rest; fork ───▶
                                 ◀── INIT_PID {pid}
                                     exit 0
-                                                                      mounts, pivot_root, devices,
+                                                                      mounts, devices
+                                ◀─────────────────────────────────── RUN_HOOKS  (only with prestart
+    run prestart, createRuntime hooks                                             or createRuntime hooks)
+    HOOKS_DONE ──────────────────────────────────────────────────────▶
+                                                                      createContainer hooks, pivot_root,
                                                                       hostname, user, capabilities
                                 ◀─────────────────────────────────── INIT_READY
     write state "created"                                             block on the exec fifo;
@@ -29,6 +33,8 @@ USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
 INIT_PID = "init-pid"
 INIT_READY = "init-ready"
+RUN_HOOKS = "run-hooks"
+HOOKS_DONE = "hooks-done"
 ERROR = "error"
 
 _MAX_MESSAGE = 65536

@@ -12,7 +12,7 @@ import os
 import _signal
 
 from ocirun import _sys
-from ocirun.errors import ChildSetupError
+from ocirun.errors import ChildSetupError, OcirunError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
 from ocirun.linux import capabilities, devices, namespaces, network, rlimits, rootfs, sysctl
@@ -67,6 +67,7 @@ def run_stage_a(plan, channel):
 def run_init(plan, channel):
     """Runs as the container's init; never returns."""
     step = None
+    plan.channel = channel
     try:
         _sys.set_process_name("ocirun:init")
         for step in INIT_STEPS:
@@ -80,10 +81,45 @@ def run_init(plan, channel):
         os._exit(1)
     try:
         wait_for_start(plan.fifo_fd)
+    except OSError:
+        os._exit(127)
+    try:
+        run_start_hooks(plan)
+    except OcirunError as e:
+        _report_start_failure(plan, str(e))
+        os._exit(1)
+    try:
         os.execve(path, plan.config.process.args, plan.environ)
     except OSError as e:
-        os.write(2, f"ocirun: exec {plan.config.process.args[0]}: {e.strerror}\n".encode())
+        message = f"exec {plan.config.process.args[0]}: {e.strerror}"
+        os.write(2, f"ocirun: {message}\n".encode())
+        _report_start_failure(plan, message)
     os._exit(127)
+
+
+def run_start_hooks(plan):
+    """startContainer: after start, in the container (pivot_root done), before exec."""
+    start_hooks = plan.config.hooks.get("startContainer")
+    if start_hooks:
+        from ocirun import hooks  # imported before pivot_root by run_create_hooks
+        hooks.run_all("startContainer", start_hooks, _state_in_container(plan))
+
+
+def _report_start_failure(plan, message):
+    """Tell the start command, when it listens on exec.status."""
+    if plan.status_fd is not None:
+        try:
+            os.write(plan.status_fd, message.encode())
+        except OSError:
+            pass
+
+
+def _state_in_container(plan):
+    """The state as the container sees it: the pid is the init's in its own pid namespace."""
+    from ocirun import hooks
+    config = plan.config
+    return hooks.state_document(plan.container_id, os.getpid(), "created", config.bundle,
+                                config.annotations, config.oci_version)
 
 
 def report_failure(channel, step, error):
@@ -161,6 +197,22 @@ def create_devices(plan):
 def create_cwd(plan):
     cwd = rootfs.resolve_in_root(plan.config.root_path, plan.config.process.cwd)
     os.makedirs(cwd, 0o755, exist_ok=True)
+
+
+def run_create_hooks(plan):
+    """The rootfs is built and pivot_root not done yet: the parent runs the
+    prestart and createRuntime hooks (runtime namespace) while we wait, then
+    we run the createContainer ones here (container namespace)."""
+    config = plan.config
+    if not config.hooks:
+        return
+    from ocirun import hooks  # now, while the host's files are in reach: startContainer needs it too
+    if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
+        plan.channel.send(msg.RUN_HOOKS)
+        reply = plan.channel.receive()
+        if not reply or reply["type"] != msg.HOOKS_DONE:
+            os._exit(1)  # a hook failed: the parent reports it and kills us
+    hooks.run_all("createContainer", config.hooks.get("createContainer", ()), _state_in_container(plan))
 
 
 def pivot_root(plan):
@@ -245,6 +297,7 @@ INIT_STEPS = (
     mount_config_mounts,
     create_devices,
     create_cwd,
+    run_create_hooks,
     pivot_root,
     set_hostname,
     apply_sysctl,

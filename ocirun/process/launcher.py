@@ -28,6 +28,7 @@ class LaunchPlan:
         # Set by Container.create once the state directory exists:
         self.cgroup = None
         self.fifo_fd = None  # the exec fifo's reading end, for the init to inherit
+        self.status_fd = None  # exec.status, when start must hear how the init fared
         # The state directory's flock belongs to the open file, which fork
         # shares: the child must close its copy or it holds the lock until exec.
         self.lock_fd = None
@@ -67,6 +68,7 @@ def await_init(plan, stage_a, parent_end):
     the init's pid once the init is ready and in the container's cgroup."""
     init_pid = None
     ready = None
+    hooks_requested = False
     try:
         if not plan.child_joins_cgroup:
             # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
@@ -88,8 +90,14 @@ def await_init(plan, stage_a, parent_end):
                     plan.cgroup.join(init_pid)
             elif kind == msg.INIT_READY:
                 ready = message
+            elif kind == msg.RUN_HOOKS:
+                hooks_requested = True
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
+            if hooks_requested and init_pid is not None:  # the pid is part of their state
+                hooks_requested = False
+                run_runtime_create_hooks(plan, init_pid)
+                parent_end.send(msg.HOOKS_DONE)
         from ocirun import log
         for warning in ready.get("warnings", ()):
             log.current.warning_to_stderr_when_unlogged(warning)
@@ -103,6 +111,17 @@ def await_init(plan, stage_a, parent_end):
     finally:
         parent_end.close()
         os.waitpid(stage_a, 0)
+
+
+def run_runtime_create_hooks(plan, init_pid):
+    """prestart then createRuntime: in the runtime's namespaces, while the init
+    waits before pivot_root."""
+    from ocirun import hooks
+    config = plan.config
+    state = hooks.state_document(plan.container_id, init_pid, "created", config.bundle,
+                                 config.annotations, config.oci_version)
+    for phase in ("prestart", "createRuntime"):
+        hooks.run_all(phase, config.hooks.get(phase, ()), state)
 
 
 def _init_pid_if_forked(parent_end):

@@ -5,11 +5,17 @@ a reading end and blocks reading one byte from it; `start` opens it for
 writing and writes that byte.  Opening with O_NONBLOCK fails with ENXIO when
 no process holds a reading end, which tells start the init is gone instead of
 blocking forever.
+
+With startContainer or poststart hooks, start must also learn how the init
+fared after release: the init holds a second FIFO, exec.status, open across
+exec with O_CLOEXEC.  start reads it to EOF, which comes when the init execs
+(empty: success) or writes why it will not and exits.
 """
 import errno
 import os
 
 FIFO_NAME = "exec.fifo"
+STATUS_FIFO_NAME = "exec.status"
 
 
 def create_fifo(state_dir):
@@ -40,3 +46,33 @@ def release(path):
     finally:
         os.close(fd)
     return True
+
+
+def create_status_fifo(state_dir):
+    """The exec.status FIFO; returns the fd the init inherits (it writes there)."""
+    path = os.path.join(state_dir, STATUS_FIFO_NAME)
+    os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+
+
+def watch_exec(state_dir):
+    """start side, before release: open exec.status for reading.  Opened
+    before the init can exit, so a failure it writes cannot be lost."""
+    path = os.path.join(state_dir, STATUS_FIFO_NAME)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(fd, True)
+    os.unlink(path)
+    return fd
+
+
+def wait_for_exec(fd):
+    """start side, after release: '' once the init has exec'd, else why it did not."""
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return b"".join(chunks).decode(errors="replace")
+            chunks.append(chunk)
+    finally:
+        os.close(fd)

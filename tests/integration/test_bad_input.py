@@ -157,10 +157,10 @@ def test_uid_mappings_without_user_namespace(runtime, bundle):
 
 @pytest.mark.parametrize("edit, field", [
     (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
-    (lambda c: c.update(hooks={"prestart": [{"path": "/bin/true"}]}), "hooks"),
+    (lambda c: c["linux"].update(personality={"domain": "LINUX32"}), "linux.personality"),
     (lambda c: c["process"].update(terminal=True), "process.terminal"),
     (lambda c: c["linux"].update(resources={"pids": {"limit": 10}}), "linux.resources"),
-], ids=["seccomp", "hooks", "terminal", "resources"])
+], ids=["seccomp", "personality", "terminal", "resources"])
 def test_unsupported_field_is_refused_by_name(runtime, bundle, edit, field):
     edit(bundle.config)
     cid = runtime.new_id()
@@ -175,12 +175,6 @@ def test_unknown_properties_and_annotations_are_accepted(runtime, bundle):
     cid = runtime.new_id()
     runtime.create(cid, bundle.set_args(["sleep", "1000"]))
     assert runtime.state(cid)["annotations"] == bundle.config["annotations"]
-
-
-def test_empty_hooks_are_not_a_use_of_hooks(runtime, bundle):
-    bundle.config["hooks"] = {"prestart": [], "poststop": []}
-    cid = runtime.new_id()
-    runtime.create(cid, bundle.set_args(["true"]))
 
 
 # --- ids and the state root ---------------------------------------------------------------------

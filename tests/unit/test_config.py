@@ -39,7 +39,7 @@ def test_typed_view(bundle):
     ("linux", "seccomp", {"defaultAction": "SCMP_ACT_ALLOW"}, "linux.seccomp"),
     ("process", "terminal", True, "process.terminal"),
     ("linux", "resources", {"pids": {"limit": 10}}, "linux.resources"),
-    (None, "hooks", {"prestart": [{"path": "/bin/true"}]}, "hooks"),
+    ("linux", "personality", {"domain": "LINUX32"}, "linux.personality"),
 ])
 def test_unimplemented_fields_are_refused_by_name(bundle, section, key, value, name):
     raw = default_config()
@@ -48,10 +48,22 @@ def test_unimplemented_fields_are_refused_by_name(bundle, section, key, value, n
         config.load(write(bundle, raw))
 
 
-def test_empty_hooks_are_not_a_request(bundle):
+def test_hooks_are_typed_by_phase_and_empty_phases_dropped(bundle):
     raw = default_config()
-    raw["hooks"] = {"prestart": []}
-    config.load(write(bundle, raw))
+    raw["hooks"] = {"prestart": [], "poststop": [{"path": "/bin/cleanup", "args": ["cleanup", "-f"],
+                                                  "env": ["A=1"], "timeout": 3}]}
+    hooks = config.load(write(bundle, raw)).hooks
+    assert list(hooks) == ["poststop"]
+    (hook,) = hooks["poststop"]
+    assert (hook.path, hook.args, hook.env, hook.timeout) == ("/bin/cleanup", ("cleanup", "-f"), ("A=1",), 3)
+    assert config.hooks_from_json({"poststop": [hook.to_json()]})["poststop"][0].args == hook.args
+
+
+def test_relative_hook_path_is_refused(bundle):
+    raw = default_config()
+    raw["hooks"] = {"createRuntime": [{"path": "/bin/ok"}, {"path": "bin/setup"}]}
+    with pytest.raises(ConfigError, match=r"hooks.createRuntime\[1\].path: 'bin/setup' is not an absolute path"):
+        config.load(write(bundle, raw))
 
 
 def test_schema_error_names_path_and_rule(bundle):
