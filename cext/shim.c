@@ -55,3 +55,37 @@ long ocirun_keyctl_join_session_keyring(const char *name)
 {
     return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
 }
+
+int ocirun_personality(unsigned long persona)
+{
+    /* personality(2) returns the previous persona; -1 only on error */
+    return (int)syscall(SYS_personality, persona);
+}
+
+int ocirun_ioprio_set(int which, int who, int ioprio)
+{
+    return (int)syscall(SYS_ioprio_set, which, who, ioprio);
+}
+
+/* struct sched_attr as the kernel defines it (include/uapi/linux/sched/types.h);
+ * glibc 2.36 has no wrapper or header for it. */
+struct ocirun_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+int ocirun_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                         uint32_t priority, uint64_t runtime, uint64_t deadline,
+                         uint64_t period)
+{
+    struct ocirun_sched_attr attr = {
+        sizeof(attr), policy, flags, nice, priority, runtime, deadline, period,
+    };
+    return (int)syscall(SYS_sched_setattr, pid, &attr, 0);
+}

@@ -15,3 +15,8 @@ int ocirun_prctl(int option, unsigned long arg2, unsigned long arg3,
 int ocirun_capset(const uint32_t effective[2], const uint32_t permitted[2],
                   const uint32_t inheritable[2]);
 long ocirun_keyctl_join_session_keyring(const char *name);
+int ocirun_personality(unsigned long persona);
+int ocirun_ioprio_set(int which, int who, int ioprio);
+int ocirun_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                         uint32_t priority, uint64_t runtime, uint64_t deadline,
+                         uint64_t period);

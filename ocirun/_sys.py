@@ -124,3 +124,15 @@ def capset(effective, permitted, inheritable):
 
 def join_session_keyring(name):
     _check(lib.ocirun_keyctl_join_session_keyring(_bytes(name)), f"keyctl join session keyring {name}")
+
+
+def personality(persona):
+    return _check(lib.ocirun_personality(persona), f"personality {persona:#x}")
+
+
+def ioprio_set(which, who, ioprio, what="ioprio_set"):
+    _check(lib.ocirun_ioprio_set(which, who, ioprio), what)
+
+
+def sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period, what="sched_setattr"):
+    _check(lib.ocirun_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period), what)

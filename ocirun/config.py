@@ -22,16 +22,12 @@ _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
     "process.apparmorProfile": "AppArmor profiles",
     "process.selinuxLabel": "SELinux labels",
-    "process.ioPriority": "I/O priorities",
-    "process.scheduler": "scheduler settings",
-    "process.execCPUAffinity": "exec CPU affinity",
     "linux.seccomp": "seccomp",
     "linux.resources": "cgroup resource limits",
     "linux.netDevices": "network devices",
     "linux.mountLabel": "SELinux mount labels",
     "linux.intelRdt": "Intel RDT",
     "linux.memoryPolicy": "memory policies",
-    "linux.personality": "personality",
 }
 
 
@@ -97,6 +93,40 @@ class Rlimit(Frozen):
         self._set(type=raw["type"], soft=raw["soft"], hard=raw["hard"])
 
 
+class Scheduler(Frozen):
+    __slots__ = ("policy", "nice", "priority", "flags", "runtime", "deadline", "period")
+
+    def __init__(self, raw):
+        self._set(policy=raw["policy"], nice=raw.get("nice", 0), priority=raw.get("priority", 0),
+                  flags=tuple(raw.get("flags", ())), runtime=raw.get("runtime", 0),
+                  deadline=raw.get("deadline", 0), period=raw.get("period", 0))
+
+
+class IoPriority(Frozen):
+    __slots__ = ("io_class", "priority")
+
+    def __init__(self, raw):
+        self._set(io_class=raw["class"], priority=raw.get("priority", 0))
+
+
+class CpuAffinity(Frozen):
+    __slots__ = ("initial", "final")
+
+    def __init__(self, raw):
+        self._set(initial=raw.get("initial") or None, final=raw.get("final") or None)
+
+
+class Personality(Frozen):
+    __slots__ = ("domain", "flags")
+
+    def __init__(self, raw):
+        self._set(domain=raw["domain"], flags=tuple(raw.get("flags", ())))
+
+
+def _optional(cls, raw):
+    return cls(raw) if raw is not None else None
+
+
 class Hook(Frozen):
     __slots__ = ("path", "args", "env", "timeout")
 
@@ -117,7 +147,8 @@ def hooks_from_json(raw):
 
 class Process(Frozen):
     __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask",
-                 "capabilities", "rlimits", "no_new_privileges", "oom_score_adj")
+                 "capabilities", "rlimits", "no_new_privileges", "oom_score_adj", "scheduler",
+                 "io_priority", "exec_cpu_affinity")
 
     def __init__(self, raw):
         user = raw.get("user", {})
@@ -133,6 +164,10 @@ class Process(Frozen):
             rlimits=tuple(Rlimit(r) for r in raw.get("rlimits", ())),
             no_new_privileges=raw.get("noNewPrivileges", False),
             oom_score_adj=raw.get("oomScoreAdj"),
+            scheduler=_optional(Scheduler, raw.get("scheduler")),
+            io_priority=_optional(IoPriority, raw.get("ioPriority")),
+            # not for the init (config.md): kept for exec
+            exec_cpu_affinity=_optional(CpuAffinity, raw.get("execCPUAffinity")),
         )
 
 
@@ -140,7 +175,8 @@ class Config(Frozen):
     __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname",
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
-                 "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks")
+                 "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
+                 "personality")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -167,6 +203,7 @@ class Config(Frozen):
                           for clock, o in linux.get("timeOffsets", {}).items()},
             annotations=dict(raw.get("annotations", {})),
             hooks=hooks_from_json(raw.get("hooks")),
+            personality=_optional(Personality, linux.get("personality")),
         )
 
     def namespace(self, ns_type):

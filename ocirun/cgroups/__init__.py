@@ -138,8 +138,12 @@ class Manager:
 
     def join(self, pid):
         for directory in self.directories():
-            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
+            path = os.path.join(directory, "cgroup.procs")
+            try:
+                with open(path, "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                raise OcirunError(f"move process {pid} into cgroup {directory}: {e.strerror}") from None
 
     def pids(self):
         """Every process in the container's cgroup."""

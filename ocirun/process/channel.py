@@ -9,6 +9,9 @@ JSON object per packet.
     ID_MAPS_WRITTEN ──────────────▶ setns/unshare the rest; fork ───▶
                                 ◀── INIT_PID {pid}
                                     exit 0
+    move the init into the cgroup
+    CGROUP_JOINED ───────────────────────────────────────────────────▶  (only when the init must
+                                                                       wait for it: a scheduler)
                                                                       mounts, devices
                                 ◀─────────────────────────────────── RUN_HOOKS  (only with prestart
     run prestart, createRuntime hooks                                             or createRuntime hooks)
@@ -33,6 +36,7 @@ USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
 INIT_PID = "init-pid"
 INIT_READY = "init-ready"
+CGROUP_JOINED = "cgroup-joined"
 RUN_HOOKS = "run-hooks"
 HOOKS_DONE = "hooks-done"
 ERROR = "error"

@@ -15,7 +15,8 @@ from ocirun import _sys
 from ocirun.errors import ChildSetupError, OcirunError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
-from ocirun.linux import capabilities, devices, namespaces, network, rlimits, rootfs, sysctl
+from ocirun.linux import (capabilities, devices, namespaces, network, personality, rlimits, rootfs,
+                          scheduling, sysctl)
 from ocirun.process import channel as msg
 from ocirun.process.startsync import wait_for_start
 
@@ -68,6 +69,7 @@ def run_init(plan, channel):
     """Runs as the container's init; never returns."""
     step = None
     plan.channel = channel
+    plan.received = set()  # the parent's messages read so far (see await_parent)
     try:
         _sys.set_process_name("ocirun:init")
         for step in INIT_STEPS:
@@ -209,10 +211,18 @@ def run_create_hooks(plan):
     from ocirun import hooks  # now, while the host's files are in reach: startContainer needs it too
     if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
         plan.channel.send(msg.RUN_HOOKS)
-        reply = plan.channel.receive()
-        if not reply or reply["type"] != msg.HOOKS_DONE:
-            os._exit(1)  # a hook failed: the parent reports it and kills us
+        await_parent(plan, msg.HOOKS_DONE)
     hooks.run_all("createContainer", config.hooks.get("createContainer", ()), _state_in_container(plan))
+
+
+def await_parent(plan, kind):
+    """Wait for the parent's message `kind`; the parent's messages to the init
+    may come in either order, so one that arrives early is kept for later."""
+    while kind not in plan.received:
+        message = plan.channel.receive()
+        if message is None:
+            os._exit(1)  # the parent failed (e.g. a hook): it reports why and kills us
+        plan.received.add(message["type"])
 
 
 def pivot_root(plan):
@@ -265,6 +275,16 @@ def apply_process_limits(plan):
                                     f"set oom_score_adj to {process.oom_score_adj}") from None
 
 
+def apply_scheduling(plan):
+    if plan.init_waits_for_cgroup:
+        await_parent(plan, msg.CGROUP_JOINED)
+    scheduling.apply(plan.config.process)
+
+
+def set_personality(plan):
+    personality.apply(plan.config.personality)
+
+
 def switch_user(plan):
     """Become the process's user, keeping exactly the configured capabilities."""
     process = plan.config.process
@@ -305,6 +325,8 @@ INIT_STEPS = (
     finish_rootfs,
     join_session_keyring,
     apply_process_limits,
+    apply_scheduling,
+    set_personality,
     switch_user,
     enter_cwd,
 )

@@ -4,7 +4,7 @@ import os
 from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError
-from ocirun.linux import namespaces, sysctl
+from ocirun.linux import namespaces, personality, scheduling, sysctl
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
 from ocirun.process import channel as msg
@@ -22,6 +22,8 @@ class LaunchPlan:
         self.preserve_fds = preserve_fds
         self.mount_options = parse_mounts(config.mounts)
         sysctl.check(config.sysctl, config)
+        scheduling.check(config.process)
+        personality.check(config.personality)
         self.capability_sets = CapabilitySets(config.process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
                             for entry in config.process.env)
@@ -39,6 +41,10 @@ class LaunchPlan:
         # wait ~10 ms for an RCU grace period, and this overlaps it.
         ns = config.namespace("cgroup")
         self.child_joins_cgroup = bool(ns and not ns.path)
+        # A real-time policy set before the move would make the move fail
+        # (EINVAL: the new cpu cgroup has no real-time budget), and it is the
+        # container's cgroup whose limits must apply.
+        self.init_waits_for_cgroup = config.process.scheduler is not None
 
 
 def launch_init(plan):
@@ -88,6 +94,8 @@ def await_init(plan, stage_a, parent_end):
                 init_pid = message["pid"]
                 if not plan.child_joins_cgroup:
                     plan.cgroup.join(init_pid)
+                if plan.init_waits_for_cgroup:
+                    parent_end.send(msg.CGROUP_JOINED)
             elif kind == msg.INIT_READY:
                 ready = message
             elif kind == msg.RUN_HOOKS:

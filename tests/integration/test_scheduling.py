@@ -1,0 +1,76 @@
+"""process.scheduler, process.ioPriority, process.execCPUAffinity and
+linux.personality, read back from inside the container."""
+import pytest
+
+from helpers import leftovers, sh
+
+# /proc/self/stat fields 19 (nice), 40 (rt_priority) and 41 (policy)
+STAT_NICE_PRIORITY_POLICY = "cut -d' ' -f19,40,41 /proc/self/stat"
+
+
+@pytest.mark.parametrize("scheduler, expected", [
+    ({"policy": "SCHED_BATCH", "nice": 7}, "7 0 3"),
+    ({"policy": "SCHED_IDLE"}, "0 0 5"),
+    ({"policy": "SCHED_OTHER", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}, "-5 0 0"),
+])
+def test_scheduler_policy_and_nice(runtime, bundle, scheduler, expected):
+    bundle.process["scheduler"] = scheduler
+    assert runtime.output(bundle, sh(f"exec {STAT_NICE_PRIORITY_POLICY}")).strip() == expected
+
+
+def test_real_time_policy_error_comes_from_the_kernel_after_the_cgroup_move(runtime, bundle):
+    """Regression: the init used to set SCHED_FIFO before the parent moved it into
+    the container's cpu cgroup, and the move then failed with a bare EINVAL.
+    Here the new cpu cgroup has no real-time budget (cpu.rt_runtime_us 0), so
+    the kernel refuses the policy itself, and the error says so."""
+    bundle.process["scheduler"] = {"policy": "SCHED_FIFO", "priority": 10}
+    cid = runtime.new_id()
+    result = runtime.run(cid, bundle.set_args(["true"]))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "ocirun: apply scheduling: sched_setattr SCHED_FIFO: Operation not permitted"
+    assert leftovers(runtime, cid) == []
+
+
+@pytest.mark.parametrize("io_priority, expected", [
+    ({"class": "IOPRIO_CLASS_BE", "priority": 6}, "best-effort: prio 6"),
+    ({"class": "IOPRIO_CLASS_IDLE", "priority": 0}, "idle"),
+    ({"class": "IOPRIO_CLASS_RT", "priority": 2}, "realtime: prio 2"),
+])
+def test_io_priority(runtime, bundle, io_priority, expected):
+    bundle.process["ioPriority"] = io_priority
+    assert runtime.output(bundle, sh("ionice -p $$")).strip() == expected
+
+
+def test_personality_linux32(runtime, bundle):
+    bundle.linux["personality"] = {"domain": "LINUX32"}
+    assert runtime.output(bundle, ["uname", "-m"]).strip() == "i686"
+    bundle.linux["personality"] = {"domain": "LINUX"}
+    assert runtime.output(bundle, ["uname", "-m"]).strip() == "x86_64"
+
+
+def test_exec_cpu_affinity_does_not_apply_to_the_init(runtime, bundle):
+    """config.md: "This setting is not applicable to the container's init process"."""
+    with open("/proc/self/status") as f:
+        host_cpus = next(line.split()[1] for line in f if line.startswith("Cpus_allowed_list"))
+    bundle.process["execCPUAffinity"] = {"initial": "0", "final": "0"}
+    output = runtime.output(bundle, sh("grep Cpus_allowed_list /proc/self/status"))
+    assert output.split()[1] == host_cpus
+
+
+@pytest.mark.parametrize("edit, mentions", [
+    (lambda p, l: p.update(scheduler={"policy": "SCHED_ISO"}), "SCHED_ISO is not a policy"),
+    (lambda p, l: p.update(scheduler={"policy": "SCHED_OTHER", "nice": 30}), "nice: 30 is outside -20..19"),
+    (lambda p, l: p.update(scheduler={"policy": "SCHED_FIFO"}), "SCHED_FIFO needs 1..99"),
+    (lambda p, l: p.update(scheduler={"policy": "SCHED_BATCH", "priority": 3}), "only SCHED_FIFO and SCHED_RR"),
+    (lambda p, l: p.update(ioPriority={"class": "IOPRIO_CLASS_BE", "priority": 8}), "priority: 8 is outside 0..7"),
+    (lambda p, l: p.update(execCPUAffinity={"final": "3-1"}), "execCPUAffinity.final: range '3-1'"),
+    (lambda p, l: l.update(personality={"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
+     "linux.personality.flags"),
+], ids=["iso", "nice", "rt-priority", "priority-without-rt", "ioprio", "cpus", "personality-flags"])
+def test_bad_values_fail_create_naming_the_field(runtime, bundle, edit, mentions):
+    edit(bundle.process, bundle.linux)
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle, cid)
+    assert result.returncode == 1 and mentions in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert leftovers(runtime, cid) == []
