@@ -20,12 +20,9 @@ NAMESPACE_TYPES = {
 # is refused, naming it, rather than run with the field quietly dropped.
 _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
-    "process.apparmorProfile": "AppArmor profiles",
-    "process.selinuxLabel": "SELinux labels",
     "linux.seccomp": "seccomp",
     "linux.resources": "cgroup resource limits",
     "linux.netDevices": "network devices",
-    "linux.mountLabel": "SELinux mount labels",
     "linux.intelRdt": "Intel RDT",
     "linux.memoryPolicy": "memory policies",
 }
@@ -148,7 +145,7 @@ def hooks_from_json(raw):
 class Process(Frozen):
     __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask",
                  "capabilities", "rlimits", "no_new_privileges", "oom_score_adj", "scheduler",
-                 "io_priority", "exec_cpu_affinity")
+                 "io_priority", "exec_cpu_affinity", "apparmor_profile", "selinux_label")
 
     def __init__(self, raw):
         user = raw.get("user", {})
@@ -168,6 +165,8 @@ class Process(Frozen):
             io_priority=_optional(IoPriority, raw.get("ioPriority")),
             # not for the init (config.md): kept for exec
             exec_cpu_affinity=_optional(CpuAffinity, raw.get("execCPUAffinity")),
+            apparmor_profile=raw.get("apparmorProfile") or None,
+            selinux_label=raw.get("selinuxLabel") or None,
         )
 
 
@@ -176,7 +175,7 @@ class Config(Frozen):
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
-                 "personality")
+                 "personality", "mount_label")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -204,6 +203,7 @@ class Config(Frozen):
             annotations=dict(raw.get("annotations", {})),
             hooks=hooks_from_json(raw.get("hooks")),
             personality=_optional(Personality, linux.get("personality")),
+            mount_label=linux.get("mountLabel") or None,
         )
 
     def namespace(self, ns_type):

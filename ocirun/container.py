@@ -58,7 +58,7 @@ class Container:
         plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         try:
             _fifo_path, plan.fifo_fd = create_fifo(directory)
-            if _START_WATCHED_HOOKS.intersection(config.hooks):
+            if _start_must_watch_exec(config):
                 plan.status_fd = create_status_fifo(directory)
             pid = launch_init(plan)
             record = ContainerState(
@@ -90,8 +90,7 @@ class Container:
             status = self.record.live_status()
             check_allowed("start", self.id, status)
             hooks = config_module.hooks_from_json(self.record.hooks)
-            watched = startsync.watch_exec(self.record.directory) \
-                if _START_WATCHED_HOOKS.intersection(hooks) else None
+            watched = startsync.watch_exec(self.record.directory)  # None unless create asked for it
             fifo = os.path.join(self.record.directory, startsync.FIFO_NAME)
             if not startsync.release(fifo):
                 if watched is not None:
@@ -99,7 +98,7 @@ class Container:
                 raise OcirunError(f"container {self.id}: its init exited before start")
             os.unlink(fifo)
             if watched is not None:
-                # startContainer hooks run, and poststart ones wait for the exec
+                # the init runs startContainer hooks and sets labels before the exec
                 failure = startsync.wait_for_exec(watched)
                 if failure:
                     raise OcirunError(f"container {self.id}: {failure}")
@@ -247,8 +246,13 @@ class _Lock:
         os.close(self.fd)
 
 
-# hooks that make start wait until the init has exec'd (or failed to)
-_START_WATCHED_HOOKS = frozenset(("startContainer", "poststart"))
+def _start_must_watch_exec(config):
+    """Whether start waits until the init has exec'd, or hears why it did not:
+    when the init still has work that can fail after start releases it, or
+    poststart hooks must run only once the process has exec'd."""
+    process = config.process
+    return bool(config.hooks.get("startContainer") or config.hooks.get("poststart")
+                or process.apparmor_profile or process.selinux_label)
 
 
 def _hooks_kept_in_state(hooks):

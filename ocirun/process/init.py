@@ -15,8 +15,8 @@ from ocirun import _sys
 from ocirun.errors import ChildSetupError, OcirunError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
-from ocirun.linux import (capabilities, devices, namespaces, network, personality, rlimits, rootfs,
-                          scheduling, sysctl)
+from ocirun.linux import (capabilities, devices, lsm, namespaces, network, personality, rlimits,
+                          rootfs, scheduling, sysctl)
 from ocirun.process import channel as msg
 from ocirun.process.startsync import wait_for_start
 
@@ -87,6 +87,10 @@ def run_init(plan, channel):
         os._exit(127)
     try:
         run_start_hooks(plan)
+        lsm.apply_on_exec(plan.config.process)  # last: it labels the next exec of this process
+    except OSError as e:
+        _report_start_failure(plan, describe(e))
+        os._exit(1)
     except OcirunError as e:
         _report_start_failure(plan, str(e))
         os._exit(1)

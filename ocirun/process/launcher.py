@@ -4,7 +4,7 @@ import os
 from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError
-from ocirun.linux import namespaces, personality, scheduling, sysctl
+from ocirun.linux import lsm, namespaces, personality, scheduling, sysctl
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
 from ocirun.process import channel as msg
@@ -24,6 +24,7 @@ class LaunchPlan:
         sysctl.check(config.sysctl, config)
         scheduling.check(config.process)
         personality.check(config.personality)
+        lsm.check(config.process, config.mount_label)
         self.capability_sets = CapabilitySets(config.process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
                             for entry in config.process.env)

@@ -56,10 +56,14 @@ def create_status_fifo(state_dir):
 
 
 def watch_exec(state_dir):
-    """start side, before release: open exec.status for reading.  Opened
-    before the init can exit, so a failure it writes cannot be lost."""
+    """start side, before release: open exec.status for reading, or None when
+    create made none.  Opened before the init can exit, so a failure it
+    writes cannot be lost."""
     path = os.path.join(state_dir, STATUS_FIFO_NAME)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
     os.set_blocking(fd, True)
     os.unlink(path)
     return fd
