@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
+#include <linux/mount.h>
 
 #include "shim.h"
 
@@ -88,4 +89,22 @@ int ocirun_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
         sizeof(attr), policy, flags, nice, priority, runtime, deadline, period,
     };
     return (int)syscall(SYS_sched_setattr, pid, &attr, 0);
+}
+
+int ocirun_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t attr_set,
+                         uint64_t attr_clr, uint64_t propagation, uint64_t userns_fd)
+{
+    struct mount_attr attr = {attr_set, attr_clr, propagation, userns_fd};
+    return (int)syscall(SYS_mount_setattr, dfd, path, flags, &attr, sizeof(attr));
+}
+
+int ocirun_open_tree(int dfd, const char *path, unsigned int flags)
+{
+    return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
+                      unsigned int flags)
+{
+    return (int)syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
 }

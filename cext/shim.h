@@ -20,3 +20,8 @@ int ocirun_ioprio_set(int which, int who, int ioprio);
 int ocirun_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
                          uint32_t priority, uint64_t runtime, uint64_t deadline,
                          uint64_t period);
+int ocirun_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t attr_set,
+                         uint64_t attr_clr, uint64_t propagation, uint64_t userns_fd);
+int ocirun_open_tree(int dfd, const char *path, unsigned int flags);
+int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
+                      unsigned int flags);

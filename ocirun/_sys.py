@@ -136,3 +136,39 @@ def ioprio_set(which, who, ioprio, what="ioprio_set"):
 
 def sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period, what="sched_setattr"):
     _check(lib.ocirun_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period), what)
+
+
+# mount_setattr(2), open_tree(2), move_mount(2)
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+
+def mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0, dfd=AT_FDCWD,
+                  what=None):
+    _check(lib.ocirun_mount_setattr(dfd, _bytes(path), flags, attr_set, attr_clr, propagation, userns_fd),
+           what or f"mount_setattr {path}")
+
+
+def open_tree(path, flags, dfd=AT_FDCWD, what=None):
+    return _check(lib.ocirun_open_tree(dfd, _bytes(path), flags), what or f"open_tree {path}")
+
+
+def move_mount(from_fd, to_path, what=None):
+    """Attach the detached mount `from_fd` (from open_tree) at `to_path`."""
+    _check(lib.ocirun_move_mount(from_fd, b"", AT_FDCWD, _bytes(to_path), MOVE_MOUNT_F_EMPTY_PATH),
+           what or f"move_mount to {to_path}")

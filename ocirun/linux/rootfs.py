@@ -34,14 +34,28 @@ PROPAGATION = {
     "unbindable": _sys.MS_UNBINDABLE, "runbindable": _sys.MS_UNBINDABLE | _sys.MS_REC,
 }
 
-# Options config.md defines that need mount_setattr(2) or copying; refused
-# until implemented rather than passed to the filesystem as data.
-_NOT_YET_OPTIONS = {
-    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-    "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
-    "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
-    "idmap", "ridmap", "tmpcopyup",
+# The recursive options, set on the mount and every mount below it with
+# mount_setattr(2): option -> (attributes to set, attributes to clear)
+_MOUNT_ATTRS = {  # option -> (its attribute, the option that undoes it)
+    "ro": (_sys.MOUNT_ATTR_RDONLY, "rw"), "nosuid": (_sys.MOUNT_ATTR_NOSUID, "suid"),
+    "nodev": (_sys.MOUNT_ATTR_NODEV, "dev"), "noexec": (_sys.MOUNT_ATTR_NOEXEC, "exec"),
+    "nodiratime": (_sys.MOUNT_ATTR_NODIRATIME, "diratime"),
+    "nosymfollow": (_sys.MOUNT_ATTR_NOSYMFOLLOW, "symfollow"),
 }
+_RECURSIVE_OPTIONS = {**{"r" + option: (attr, 0) for option, (attr, _) in _MOUNT_ATTRS.items()},
+                      **{"r" + undo: (0, attr) for attr, undo in _MOUNT_ATTRS.values()}}
+# The atime setting is one value, not bits: setting it means clearing the
+# whole field.  Undoing noatime, relatime or strictatime gives relatime, the
+# kernel's default, as the non-recursive atime, norelatime and nostrictatime do.
+_RECURSIVE_ATIME = {
+    "rrelatime": _sys.MOUNT_ATTR_RELATIME, "rnoatime": _sys.MOUNT_ATTR_NOATIME,
+    "rstrictatime": _sys.MOUNT_ATTR_STRICTATIME, "ratime": _sys.MOUNT_ATTR_RELATIME,
+    "rnorelatime": _sys.MOUNT_ATTR_RELATIME, "rnostrictatime": _sys.MOUNT_ATTR_RELATIME,
+}
+
+# Options config.md defines that are not implemented yet; refused rather
+# than passed to the filesystem as data.
+_NOT_YET_OPTIONS = {"idmap", "ridmap"}
 
 # flags a bind remount may change; the rest come from the mount as it is
 _BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
@@ -55,10 +69,13 @@ _MAX_SYMLINKS = 40
 
 
 class MountOptions:
-    __slots__ = ("flags", "cleared", "propagation", "data")
+    __slots__ = ("flags", "cleared", "propagation", "data", "recursive_set", "recursive_clear",
+                 "copy_up")
 
-    def __init__(self, options, where):
+    def __init__(self, options, where, fs_type=None):
         self.flags = self.cleared = 0
+        self.recursive_set = self.recursive_clear = 0
+        self.copy_up = False
         self.propagation = []
         data = []
         for option in options:
@@ -68,11 +85,23 @@ class MountOptions:
                 self.cleared = (self.cleared | clear_flags) & ~set_flags
             elif option in PROPAGATION:
                 self.propagation.append(PROPAGATION[option])
+            elif option in _RECURSIVE_OPTIONS:
+                set_attrs, clear_attrs = _RECURSIVE_OPTIONS[option]
+                self.recursive_set = (self.recursive_set | set_attrs) & ~clear_attrs
+                self.recursive_clear = (self.recursive_clear | clear_attrs) & ~set_attrs
+            elif option in _RECURSIVE_ATIME:
+                self.recursive_set = self.recursive_set & ~_sys.MOUNT_ATTR__ATIME | _RECURSIVE_ATIME[option]
+                self.recursive_clear |= _sys.MOUNT_ATTR__ATIME
+            elif option == "tmpcopyup":
+                self.copy_up = True
             elif option in _NOT_YET_OPTIONS:
                 raise ConfigError(f"config.json: {where}.options: {option!r} not supported yet")
             else:
                 data.append(option)  # filesystem-specific, e.g. mode=755, size=64k
         self.data = ",".join(data) or None
+        if self.copy_up and (fs_type != "tmpfs" or self.is_bind):
+            kind = "a bind mount" if self.is_bind else f"type {fs_type}"
+            raise ConfigError(f"config.json: {where}.options: tmpcopyup is for tmpfs mounts, not {kind}")
 
     @property
     def is_bind(self):
@@ -81,7 +110,7 @@ class MountOptions:
 
 def parse_mounts(mounts):
     """Check every mount's options up front, so a bad one fails before any fork."""
-    return [MountOptions(m.options, f"mounts[{i}]") for i, m in enumerate(mounts)]
+    return [MountOptions(m.options, f"mounts[{i}]", m.type) for i, m in enumerate(mounts)]
 
 
 def resolve_in_root(root, path):
@@ -187,10 +216,83 @@ def mount_one(rootfs, mount, options, bundle):
         _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
         if flags & _BIND_REMOUNT_FLAGS or options.cleared & _BIND_REMOUNT_FLAGS:
             remount_bind(target, flags & _BIND_REMOUNT_FLAGS, options.cleared, what)
+    elif options.copy_up:
+        mount_tmpfs_copying_up(target, flags, options.data, what)
     else:
         _sys.mount(source, target, mount.type, flags, options.data, what)
     for propagation in options.propagation:
         _sys.mount(None, target, None, propagation, what=f"set propagation of {mount.destination}")
+    if options.recursive_set or options.recursive_clear:
+        _sys.mount_setattr(target, _sys.AT_RECURSIVE, options.recursive_set, options.recursive_clear,
+                           what=f"set recursive options of {mount.destination}")
+
+
+def mount_tmpfs_copying_up(target, flags, data, what):
+    """tmpcopyup: a tmpfs over `target` that starts with target's contents.
+
+    A directory fd opened before the mount still reaches what the tmpfs then
+    covers, so the copy reads it there: no temporary mount point on the
+    host, and no symlink in the image is ever followed."""
+    covered = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _sys.mount("tmpfs", target, "tmpfs", flags & ~_sys.MS_RDONLY, data, what)
+        try:
+            _copy_tree(covered, target)
+            _copy_metadata(os.stat(covered), target)
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"tmpcopyup {e.filename or target}") from None
+        if flags & _sys.MS_RDONLY:
+            _sys.mount(None, target, None, _sys.MS_REMOUNT | flags, data, what + " (remount)")
+    finally:
+        os.close(covered)
+
+
+def _copy_tree(source_fd, destination):
+    """Copy the directory open at source_fd into `destination`, keeping types,
+    modes, owners and times; symlinks are copied, never followed."""
+    for entry in os.scandir(source_fd):
+        st = entry.stat(follow_symlinks=False)
+        target = os.path.join(destination, entry.name)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(target, 0o700)
+            child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            dir_fd=source_fd)
+            try:
+                _copy_tree(child, target)
+            finally:
+                os.close(child)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(entry.name, dir_fd=source_fd), target)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_file(source_fd, entry.name, target, st.st_size)
+        elif stat.S_ISSOCK(st.st_mode):
+            continue  # a socket is only a name without its listener
+        else:
+            os.mknod(target, st.st_mode, st.st_rdev)
+        _copy_metadata(st, target)
+
+
+def _copy_file(source_fd, name, target, size):
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=source_fd)
+    try:
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            while size > 0:
+                sent = os.sendfile(dst, src, None, size)
+                if sent == 0:
+                    break
+                size -= sent
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_metadata(st, target):
+    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def remount_bind(target, flags, cleared=0, what=None):

@@ -4,7 +4,8 @@ left the host as it found it (no state, no cgroup, no process, /dev intact).
 
 Fixtures: `runtime` (a Runtime on a fresh --root, cleaned and checked at
 teardown), `bundle` (a busybox Bundle, args `sh`) and `make_bundle` (a factory
-for more), `host_dir` (a host directory containers can bind and write to).
+for more), `host_dir` (a host directory containers can bind and write to) and
+`host_dir_with_submount` (the same with a tmpfs mounted at sub/).
 """
 import json
 import os
@@ -382,3 +383,16 @@ def host_dir(tmp_path):
     path.mkdir()
     path.chmod(0o777)
     return path
+
+
+@pytest.fixture
+def host_dir_with_submount(host_dir):
+    """host_dir with a small tmpfs mounted at sub/, holding sub/inner."""
+    sub = host_dir / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "ocirun-test", str(sub)], check=True)
+    try:
+        (sub / "inner").write_text("in submount\n")
+        yield host_dir
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], check=True)

@@ -253,18 +253,6 @@ def test_bind_mount_with_a_relative_source_is_bundle_relative(runtime, bundle):
     assert runtime.output(bundle, ["cat", "/data/x"]) == "rel\n"
 
 
-@pytest.fixture
-def host_dir_with_submount(host_dir):
-    sub = host_dir / "sub"
-    sub.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "ocirun-test", str(sub)], check=True)
-    try:
-        (sub / "inner").write_text("in submount\n")
-        yield host_dir
-    finally:
-        subprocess.run(["umount", "-l", str(sub)], check=True)
-
-
 @pytest.mark.parametrize("kind", ["bind", "rbind"])
 def test_bind_and_rbind_of_a_dir_with_a_submount(runtime, bundle, host_dir_with_submount, kind):
     bundle.add_mount("/data", str(host_dir_with_submount), options=[kind])

@@ -58,5 +58,18 @@ def test_bind_and_propagation_and_data():
 
 
 def test_unimplemented_option_is_refused_by_name():
-    with pytest.raises(ConfigError, match=r"mounts\[3\]\.options: 'rro' not supported yet"):
-        MountOptions(["rro"], "mounts[3]")
+    with pytest.raises(ConfigError, match=r"mounts\[3\]\.options: 'idmap' not supported yet"):
+        MountOptions(["bind", "idmap"], "mounts[3]")
+
+
+def test_recursive_options_parse_to_mount_setattr_attributes():
+    options = MountOptions(["rbind", "rro", "rnosuid", "rrw", "rnoatime", "rstrictatime"], "mounts[0]", "none")
+    assert options.recursive_set == _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_STRICTATIME
+    assert options.recursive_clear == _sys.MOUNT_ATTR_RDONLY | _sys.MOUNT_ATTR__ATIME
+    assert options.data is None  # none of them is passed to the filesystem
+
+
+def test_tmpcopyup_only_for_tmpfs():
+    assert MountOptions(["tmpcopyup", "size=1m"], "mounts[0]", "tmpfs").copy_up
+    with pytest.raises(ConfigError, match=r"mounts\[2\].options: tmpcopyup is for tmpfs mounts, not type proc"):
+        MountOptions(["tmpcopyup"], "mounts[2]", "proc")
