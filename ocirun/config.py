@@ -45,11 +45,13 @@ class Frozen:
 
 
 class Mount(Frozen):
-    __slots__ = ("destination", "type", "source", "options")
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
 
     def __init__(self, raw):
         self._set(destination=raw["destination"], type=raw.get("type"),
-                  source=raw.get("source"), options=tuple(raw.get("options", ())))
+                  source=raw.get("source"), options=tuple(raw.get("options", ())),
+                  uid_mappings=tuple(IdMapping(m) for m in raw.get("uidMappings", ())),
+                  gid_mappings=tuple(IdMapping(m) for m in raw.get("gidMappings", ())))
 
 
 class Namespace(Frozen):
@@ -243,10 +245,6 @@ def check_supported(raw):
         if not _is_set(value):
             continue
         raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
-    for i, mount in enumerate(raw.get("mounts", ())):
-        for key in ("uidMappings", "gidMappings"):
-            if mount.get(key):
-                raise ConfigError(f"config.json: mounts[{i}].{key}: id-mapped mounts not supported yet")
 
 
 def _is_set(value):

@@ -53,9 +53,7 @@ _RECURSIVE_ATIME = {
     "rnorelatime": _sys.MOUNT_ATTR_RELATIME, "rnostrictatime": _sys.MOUNT_ATTR_RELATIME,
 }
 
-# Options config.md defines that are not implemented yet; refused rather
-# than passed to the filesystem as data.
-_NOT_YET_OPTIONS = {"idmap", "ridmap"}
+_IDMAP_OPTIONS = ("idmap", "ridmap")  # see idmap.py
 
 # flags a bind remount may change; the rest come from the mount as it is
 _BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
@@ -70,12 +68,14 @@ _MAX_SYMLINKS = 40
 
 class MountOptions:
     __slots__ = ("flags", "cleared", "propagation", "data", "recursive_set", "recursive_clear",
-                 "copy_up")
+                 "copy_up", "idmap", "idmapped_fd")
 
     def __init__(self, options, where, fs_type=None):
         self.flags = self.cleared = 0
         self.recursive_set = self.recursive_clear = 0
         self.copy_up = False
+        self.idmap = None  # "idmap" or "ridmap"
+        self.idmapped_fd = None  # set by the parent: the source, detached and id-mapped
         self.propagation = []
         data = []
         for option in options:
@@ -94,8 +94,8 @@ class MountOptions:
                 self.recursive_clear |= _sys.MOUNT_ATTR__ATIME
             elif option == "tmpcopyup":
                 self.copy_up = True
-            elif option in _NOT_YET_OPTIONS:
-                raise ConfigError(f"config.json: {where}.options: {option!r} not supported yet")
+            elif option in _IDMAP_OPTIONS:
+                self.idmap = option
             else:
                 data.append(option)  # filesystem-specific, e.g. mode=755, size=64k
         self.data = ",".join(data) or None
@@ -213,7 +213,10 @@ def mount_one(rootfs, mount, options, bundle):
     flags = options.flags
     if options.is_bind:
         # A bind ignores every flag but MS_REC; the rest take a remount.
-        _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
+        if options.idmapped_fd is not None:
+            _sys.move_mount(options.idmapped_fd, target, what=f"{what} (id-mapped)")
+        else:
+            _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
         if flags & _BIND_REMOUNT_FLAGS or options.cleared & _BIND_REMOUNT_FLAGS:
             remount_bind(target, flags & _BIND_REMOUNT_FLAGS, options.cleared, what)
     elif options.copy_up:

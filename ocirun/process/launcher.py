@@ -21,6 +21,11 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.mount_options = parse_mounts(config.mounts)
+        self.idmapped_mounts = any(o.idmap for o in self.mount_options) or \
+            any(m.uid_mappings or m.gid_mappings for m in config.mounts)
+        if self.idmapped_mounts:
+            from ocirun.linux import idmap
+            idmap.check(config, self.mount_options)
         sysctl.check(config.sysctl, config)
         scheduling.check(config.process)
         personality.check(config.personality)
@@ -54,18 +59,26 @@ def launch_init(plan):
     On failure the init (if it got that far) is killed and reaped by whoever
     its parent is, and ChildSetupError carries the failing step.
     """
-    parent_end, child_end = Channel.pair()
-    if plan.child_joins_cgroup:
-        plan.cgroup.create()
-    stage_a = os.fork()
-    if stage_a == 0:
-        try:
-            parent_end.close()
-            os.close(plan.lock_fd)
-            from ocirun.process.init import run_stage_a
-            run_stage_a(plan, child_end)
-        finally:
-            os._exit(1)
+    idmapped_trees = []
+    if plan.idmapped_mounts:  # made here, for the init to inherit
+        from ocirun.linux import idmap
+        idmapped_trees = idmap.open_idmapped_trees(plan.config, plan.mount_options, plan.config.bundle)
+    try:
+        parent_end, child_end = Channel.pair()
+        if plan.child_joins_cgroup:
+            plan.cgroup.create()
+        stage_a = os.fork()
+        if stage_a == 0:
+            try:
+                parent_end.close()
+                os.close(plan.lock_fd)
+                from ocirun.process.init import run_stage_a
+                run_stage_a(plan, child_end)
+            finally:
+                os._exit(1)
+    finally:
+        for fd in idmapped_trees:
+            os.close(fd)
     child_end.close()
     return await_init(plan, stage_a, parent_end)
 

@@ -9,6 +9,7 @@ for more), `host_dir` (a host directory containers can bind and write to) and
 """
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -21,6 +22,10 @@ from ocirun import bundles
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 TIMEOUT = 30  # seconds for one CLI call; a container test never needs that long
+
+
+# a user namespace's mappings: container ids 0-65535 are host ids 100000-165535
+USER_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
 
 def sh(script):
@@ -396,3 +401,18 @@ def host_dir_with_submount(host_dir):
         yield host_dir
     finally:
         subprocess.run(["umount", "-l", str(sub)], check=True)
+
+
+@pytest.fixture
+def public_dir():
+    """A world-searchable temp dir, for bundles a container's mapped root must reach."""
+    path = tempfile.mkdtemp(prefix="ocirun-test-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def add_user_namespace(bundle):
+    bundle.add_namespace("user")
+    bundle.linux["uidMappings"] = list(USER_MAP)
+    bundle.linux["gidMappings"] = list(USER_MAP)

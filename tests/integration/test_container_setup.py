@@ -3,18 +3,15 @@
 attributes (args, env, cwd, user, umask, capabilities, limits), sysctl, loopback
 and inherited fds."""
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from helpers import Bundle, cgroup_dirs, read, sh, wait_until
+from helpers import Bundle, add_user_namespace, cgroup_dirs, read, sh, wait_until
 
 NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "uts": "uts", "ipc": "ipc",
             "cgroup": "cgroup", "time": "time", "user": "user"}
 
-USER_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
 
 def host_ns(name):
@@ -29,21 +26,6 @@ def mountinfo(output):
         sep = fields.index("-")
         mounts[fields[4]] = (set(fields[5].split(",")), fields[sep + 1], set(fields[sep + 3].split(",")))
     return mounts
-
-
-@pytest.fixture
-def public_dir():
-    """A world-searchable temp dir, for bundles a container's mapped root must reach."""
-    path = tempfile.mkdtemp(prefix="ocirun-test-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def add_user_namespace(bundle):
-    bundle.add_namespace("user")
-    bundle.linux["uidMappings"] = list(USER_MAP)
-    bundle.linux["gidMappings"] = list(USER_MAP)
 
 
 # --- namespaces -------------------------------------------------------------------------

@@ -57,9 +57,9 @@ def test_bind_and_propagation_and_data():
     assert options.data == "mode=755,size=64k"
 
 
-def test_unimplemented_option_is_refused_by_name():
-    with pytest.raises(ConfigError, match=r"mounts\[3\]\.options: 'idmap' not supported yet"):
-        MountOptions(["bind", "idmap"], "mounts[3]")
+def test_idmap_options_are_not_filesystem_data():
+    options = MountOptions(["rbind", "ridmap", "ro"], "mounts[3]", "none")
+    assert (options.idmap, options.data) == ("ridmap", None)
 
 
 def test_recursive_options_parse_to_mount_setattr_attributes():
