@@ -49,7 +49,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["ocirun", "ocirun.*"]),
     setup_requires=["cffi>=1.15"],
-    install_requires=["cffi>=1.15"],
+    # pyroute2 is imported only for linux.netDevices: never on a plain start
+    install_requires=["cffi>=1.15", "pyroute2>=0.7"],
     cffi_modules=["cext/build_shim.py:ffibuilder"],
     scripts=["bin/ocirun"],
     zip_safe=False,

@@ -22,7 +22,6 @@ _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
     "linux.seccomp": "seccomp",
     "linux.resources": "cgroup resource limits",
-    "linux.netDevices": "network devices",
     "linux.intelRdt": "Intel RDT",
     "linux.memoryPolicy": "memory policies",
 }
@@ -177,7 +176,7 @@ class Config(Frozen):
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
-                 "personality", "mount_label")
+                 "personality", "mount_label", "net_devices")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -206,6 +205,9 @@ class Config(Frozen):
             hooks=hooks_from_json(raw.get("hooks")),
             personality=_optional(Personality, linux.get("personality")),
             mount_label=linux.get("mountLabel") or None,
+            # host name -> name in the container (None: the same)
+            net_devices={host_name: (device or {}).get("name") or None
+                         for host_name, device in linux.get("netDevices", {}).items()},
         )
 
     def namespace(self, ns_type):

@@ -21,6 +21,9 @@ class LaunchPlan:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.mount_options = parse_mounts(config.mounts)
+        if config.net_devices:
+            from ocirun.linux import netdevices
+            netdevices.check(config)
         self.idmapped_mounts = any(o.idmap for o in self.mount_options) or \
             any(m.uid_mappings or m.gid_mappings for m in config.mounts)
         if self.idmapped_mounts:
@@ -108,6 +111,8 @@ def await_init(plan, stage_a, parent_end):
                 init_pid = message["pid"]
                 if not plan.child_joins_cgroup:
                     plan.cgroup.join(init_pid)
+                if plan.config.net_devices:
+                    move_net_devices(plan, init_pid)
                 if plan.init_waits_for_cgroup:
                     parent_end.send(msg.CGROUP_JOINED)
             elif kind == msg.INIT_READY:
@@ -133,6 +138,14 @@ def await_init(plan, stage_a, parent_end):
     finally:
         parent_end.close()
         os.waitpid(stage_a, 0)
+
+
+def move_net_devices(plan, init_pid):
+    """Into the container's network namespace, before the init reports ready
+    and before the create-time hooks, which may expect them there."""
+    from ocirun.linux import netdevices
+    ns = plan.config.namespace("network")
+    netdevices.move_into(plan.config.net_devices, ns.path or f"/proc/{init_pid}/ns/net")
 
 
 def run_runtime_create_hooks(plan, init_pid):
