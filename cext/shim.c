@@ -108,3 +108,8 @@ int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const cha
 {
     return (int)syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
 }
+
+int ocirun_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
+{
+    return (int)syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}

@@ -25,3 +25,4 @@ int ocirun_mount_setattr(int dfd, const char *path, unsigned int flags, uint64_t
 int ocirun_open_tree(int dfd, const char *path, unsigned int flags);
 int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
                       unsigned int flags);
+int ocirun_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);

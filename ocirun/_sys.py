@@ -172,3 +172,14 @@ def move_mount(from_fd, to_path, what=None):
     """Attach the detached mount `from_fd` (from open_tree) at `to_path`."""
     _check(lib.ocirun_move_mount(from_fd, b"", AT_FDCWD, _bytes(to_path), MOVE_MOUNT_F_EMPTY_PATH),
            what or f"move_mount to {to_path}")
+
+
+def set_mempolicy(mode, nodes, what="set_mempolicy"):
+    """mode includes its MPOL_F_* flags; nodes is a set of node numbers."""
+    bits = 64
+    words = max(nodes, default=-1) // bits + 1
+    mask = ffi.new("unsigned long[]", max(words, 1))
+    for node in nodes:
+        mask[node // bits] |= 1 << (node % bits)
+    # maxnode counts one more than the highest bit the kernel may read
+    _check(lib.ocirun_set_mempolicy(mode, mask if nodes else ffi.NULL, words * bits + 1 if nodes else 0), what)

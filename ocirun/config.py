@@ -22,8 +22,6 @@ _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
     "linux.seccomp": "seccomp",
     "linux.resources": "cgroup resource limits",
-    "linux.intelRdt": "Intel RDT",
-    "linux.memoryPolicy": "memory policies",
 }
 
 
@@ -114,6 +112,13 @@ class CpuAffinity(Frozen):
         self._set(initial=raw.get("initial") or None, final=raw.get("final") or None)
 
 
+class MemoryPolicy(Frozen):
+    __slots__ = ("mode", "nodes", "flags")
+
+    def __init__(self, raw):
+        self._set(mode=raw["mode"], nodes=raw.get("nodes") or None, flags=tuple(raw.get("flags", ())))
+
+
 class Personality(Frozen):
     __slots__ = ("domain", "flags")
 
@@ -176,7 +181,7 @@ class Config(Frozen):
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
-                 "personality", "mount_label", "net_devices")
+                 "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -204,6 +209,8 @@ class Config(Frozen):
             annotations=dict(raw.get("annotations", {})),
             hooks=hooks_from_json(raw.get("hooks")),
             personality=_optional(Personality, linux.get("personality")),
+            memory_policy=_optional(MemoryPolicy, linux.get("memoryPolicy")),
+            intel_rdt=dict(linux.get("intelRdt") or {}),
             mount_label=linux.get("mountLabel") or None,
             # host name -> name in the container (None: the same)
             net_devices={host_name: (device or {}).get("name") or None

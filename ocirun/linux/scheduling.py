@@ -42,7 +42,7 @@ def check(process):
     affinity = process.exec_cpu_affinity
     for name in ("initial", "final"):
         if affinity and getattr(affinity, name):
-            parse_cpu_list(getattr(affinity, name), f"process.execCPUAffinity.{name}")
+            parse_list(getattr(affinity, name), f"process.execCPUAffinity.{name}")
 
 
 def apply(process):
@@ -60,19 +60,19 @@ def apply(process):
         _sys.ioprio_set(_IOPRIO_WHO_PROCESS, 0, value, what=f"ioprio_set {io.io_class} {io.priority}")
 
 
-def parse_cpu_list(text, field):
-    """'0-3,7' -> {0, 1, 2, 3, 7}, the kernel's cpulist format."""
+def parse_list(text, field):
+    """'0-3,7' -> {0, 1, 2, 3, 7}: the kernel's list format, of CPUs or memory nodes."""
     cpus = set()
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         first, dash, last = part.partition("-")
         if not first.isdigit() or (dash and not last.isdigit()):
-            raise ConfigError(f"config.json: {field}: {text!r} is not a CPU list such as 0-3,7")
+            raise ConfigError(f"config.json: {field}: {text!r} is not a list such as 0-3,7")
         low, high = int(first), int(last) if dash else int(first)
         if high < low:
             raise ConfigError(f"config.json: {field}: range {part!r} runs backwards")
         cpus.update(range(low, high + 1))
     if not cpus:
-        raise ConfigError(f"config.json: {field}: {text!r} names no CPU")
+        raise ConfigError(f"config.json: {field}: {text!r} is an empty list")
     return cpus

@@ -15,8 +15,8 @@ from ocirun import _sys
 from ocirun.errors import ChildSetupError, OcirunError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
-from ocirun.linux import (capabilities, devices, lsm, namespaces, network, personality, rlimits,
-                          rootfs, scheduling, sysctl)
+from ocirun.linux import (capabilities, devices, lsm, memory_policy, namespaces, network, personality,
+                          rlimits, rootfs, scheduling, sysctl)
 from ocirun.process import channel as msg
 from ocirun.process.startsync import wait_for_start
 
@@ -280,9 +280,11 @@ def apply_process_limits(plan):
 
 
 def apply_scheduling(plan):
+    """CPU and I/O scheduling and the NUMA memory policy, once in the container's cgroup."""
     if plan.init_waits_for_cgroup:
         await_parent(plan, msg.CGROUP_JOINED)
     scheduling.apply(plan.config.process)
+    memory_policy.apply(plan.config.memory_policy)
 
 
 def set_personality(plan):

@@ -4,7 +4,7 @@ import os
 from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError
-from ocirun.linux import lsm, namespaces, personality, scheduling, sysctl
+from ocirun.linux import lsm, memory_policy, namespaces, personality, scheduling, sysctl
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
 from ocirun.process import channel as msg
@@ -32,6 +32,10 @@ class LaunchPlan:
         sysctl.check(config.sysctl, config)
         scheduling.check(config.process)
         personality.check(config.personality)
+        memory_policy.check(config.memory_policy)
+        if config.intel_rdt:
+            from ocirun.linux import intelrdt
+            intelrdt.check(config.intel_rdt)
         lsm.check(config.process, config.mount_label)
         self.capability_sets = CapabilitySets(config.process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
@@ -53,7 +57,8 @@ class LaunchPlan:
         # A real-time policy set before the move would make the move fail
         # (EINVAL: the new cpu cgroup has no real-time budget), and it is the
         # container's cgroup whose limits must apply.
-        self.init_waits_for_cgroup = config.process.scheduler is not None
+        # Likewise a memory policy must name nodes the container's cpuset allows.
+        self.init_waits_for_cgroup = config.process.scheduler is not None or config.memory_policy is not None
 
 
 def launch_init(plan):

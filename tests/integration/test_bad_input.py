@@ -157,10 +157,9 @@ def test_uid_mappings_without_user_namespace(runtime, bundle):
 
 @pytest.mark.parametrize("edit, field", [
     (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
-    (lambda c: c["linux"].update(intelRdt={"closID": "guaranteed_group"}), "linux.intelRdt"),
     (lambda c: c["process"].update(terminal=True), "process.terminal"),
     (lambda c: c["linux"].update(resources={"pids": {"limit": 10}}), "linux.resources"),
-], ids=["seccomp", "intelRdt", "terminal", "resources"])
+], ids=["seccomp", "terminal", "resources"])
 def test_unsupported_field_is_refused_by_name(runtime, bundle, edit, field):
     edit(bundle.config)
     cid = runtime.new_id()

@@ -1,5 +1,6 @@
-"""process.scheduler, process.ioPriority, process.execCPUAffinity and
-linux.personality, read back from inside the container."""
+"""process.scheduler, process.ioPriority, process.execCPUAffinity,
+linux.personality, linux.memoryPolicy and linux.intelRdt, read back from
+inside the container."""
 import pytest
 
 from helpers import leftovers, sh
@@ -73,4 +74,50 @@ def test_bad_values_fail_create_naming_the_field(runtime, bundle, edit, mentions
     result = runtime("create", "-b", bundle, cid)
     assert result.returncode == 1 and mentions in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1
+    assert leftovers(runtime, cid) == []
+
+
+@pytest.mark.parametrize("policy, shown", [
+    ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+    ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "interleave=static:0"),
+    ({"mode": "MPOL_PREFERRED", "nodes": "0"}, "prefer:0"),
+    ({"mode": "MPOL_LOCAL"}, "local"),
+])
+def test_memory_policy(runtime, bundle, policy, shown):
+    """numa_maps shows the policy each mapping of the exec'd program gets."""
+    bundle.linux["memoryPolicy"] = policy
+    first_mapping = runtime.output(bundle, ["head", "-1", "/proc/self/numa_maps"]).split()
+    assert first_mapping[1] == shown
+
+
+@pytest.mark.parametrize("policy, mentions", [
+    ({"mode": "MPOL_BIND"}, "MPOL_BIND needs at least one node"),
+    ({"mode": "MPOL_LOCAL", "nodes": "0"}, "MPOL_LOCAL takes no nodes"),
+    ({"mode": "MPOL_BIND", "nodes": "1-0"}, "linux.memoryPolicy.nodes: range '1-0'"),
+], ids=["bind-without-nodes", "local-with-nodes", "backwards"])
+def test_bad_memory_policy_fails_create(runtime, bundle, policy, mentions):
+    bundle.linux["memoryPolicy"] = policy
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle, cid)
+    assert result.returncode == 1 and mentions in result.stderr, result.stderr
+    assert leftovers(runtime, cid) == []
+
+
+def test_memory_policy_on_a_node_the_host_lacks_is_the_kernels_error(runtime, bundle):
+    bundle.linux["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "63"}
+    result = runtime.run(runtime.new_id(), bundle.set_args(["true"]))
+    assert result.returncode == 1
+    assert "set_mempolicy MPOL_BIND: Invalid argument" in result.stderr
+
+
+def test_intel_rdt_without_resctrl_is_an_error(runtime, bundle):
+    """config-linux.md: no resctrl mounted in the runtime's mount namespace -> error."""
+    from ocirun.linux import intelrdt
+    if intelrdt.resctrl_mounted():
+        pytest.skip("this host has resctrl mounted")
+    bundle.linux["intelRdt"] = {"closID": "guaranteed_group", "l3CacheSchema": "L3:0=7f"}
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle, cid)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "ocirun: config.json: linux.intelRdt: no resctrl filesystem is mounted on this host"
     assert leftovers(runtime, cid) == []

@@ -39,7 +39,6 @@ def test_typed_view(bundle):
     ("linux", "seccomp", {"defaultAction": "SCMP_ACT_ALLOW"}, "linux.seccomp"),
     ("process", "terminal", True, "process.terminal"),
     ("linux", "resources", {"pids": {"limit": 10}}, "linux.resources"),
-    ("linux", "intelRdt", {"closID": "guaranteed_group"}, "linux.intelRdt"),
 ])
 def test_unimplemented_fields_are_refused_by_name(bundle, section, key, value, name):
     raw = default_config()
