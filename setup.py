@@ -51,7 +51,7 @@ setup(
     setup_requires=["cffi>=1.15"],
     # pyroute2 is imported only for linux.netDevices: never on a plain start
     install_requires=["cffi>=1.15", "pyroute2>=0.7"],
-    cffi_modules=["cext/build_shim.py:ffibuilder"],
+    cffi_modules=["cext/build_shim.py:ffibuilder", "cext/build_libseccomp.py:ffibuilder"],
     scripts=["bin/ocirun"],
     zip_safe=False,
     cmdclass={"build_py": build_py_with_validator},

@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
+#include <linux/filter.h>
 #include <linux/mount.h>
+#include <linux/seccomp.h>
 
 #include "shim.h"
 
@@ -112,4 +114,12 @@ int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const cha
 int ocirun_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
 {
     return (int)syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}
+
+/* program: `length` struct sock_filter instructions, as libseccomp exports
+ * them.  Returns 0, or with SECCOMP_FILTER_FLAG_NEW_LISTENER the notify fd. */
+int ocirun_seccomp_set_mode_filter(unsigned int flags, const void *program, unsigned short length)
+{
+    struct sock_fprog prog = {length, (struct sock_filter *)program};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }

@@ -26,3 +26,4 @@ int ocirun_open_tree(int dfd, const char *path, unsigned int flags);
 int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
                       unsigned int flags);
 int ocirun_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
+int ocirun_seccomp_set_mode_filter(unsigned int flags, const void *program, unsigned short length);

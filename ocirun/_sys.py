@@ -183,3 +183,16 @@ def set_mempolicy(mode, nodes, what="set_mempolicy"):
         mask[node // bits] |= 1 << (node % bits)
     # maxnode counts one more than the highest bit the kernel may read
     _check(lib.ocirun_set_mempolicy(mode, mask if nodes else ffi.NULL, words * bits + 1 if nodes else 0), what)
+
+
+# seccomp(2) filter flags
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
+
+
+def seccomp_set_mode_filter(flags, program):
+    """Load `program` (BPF instructions, 8 bytes each); returns the notify fd with NEW_LISTENER."""
+    return _check(lib.ocirun_seccomp_set_mode_filter(flags, program, len(program) // 8), "load seccomp filter")

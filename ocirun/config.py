@@ -20,7 +20,6 @@ NAMESPACE_TYPES = {
 # is refused, naming it, rather than run with the field quietly dropped.
 _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
-    "linux.seccomp": "seccomp",
     "linux.resources": "cgroup resource limits",
 }
 
@@ -181,7 +180,8 @@ class Config(Frozen):
                  "domainname", "mounts", "process", "namespaces", "uid_mappings",
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
-                 "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt")
+                 "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt",
+                 "seccomp")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -211,6 +211,7 @@ class Config(Frozen):
             personality=_optional(Personality, linux.get("personality")),
             memory_policy=_optional(MemoryPolicy, linux.get("memoryPolicy")),
             intel_rdt=dict(linux.get("intelRdt") or {}),
+            seccomp=linux.get("seccomp"),  # as in config.json: linux/seccomp.py compiles it
             mount_label=linux.get("mountLabel") or None,
             # host name -> name in the container (None: the same)
             net_devices={host_name: (device or {}).get("name") or None

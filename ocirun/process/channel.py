@@ -17,7 +17,10 @@ JSON object per packet.
     run prestart, createRuntime hooks                                             or createRuntime hooks)
     HOOKS_DONE ──────────────────────────────────────────────────────▶
                                                                       createContainer hooks, pivot_root,
-                                                                      hostname, user, capabilities
+                                                                      hostname, user, capabilities,
+                                                                      seccomp
+                                ◀─────────────────────────────────── SECCOMP_FD + fd  (only with
+    pass it on to listenerPath                                                    SCMP_ACT_NOTIFY)
                                 ◀─────────────────────────────────── INIT_READY
     write state "created"                                             block on the exec fifo;
                                                                       `ocirun start` releases it; exec
@@ -29,6 +32,7 @@ without a final message, the parent reports the init as gone.
 # _socket, not socket: the socket module imports enum and selectors, and only
 # socketpair, send and recv are needed here.
 import _socket
+import sys
 
 from ocirun import jsonio
 
@@ -36,12 +40,14 @@ USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
 INIT_PID = "init-pid"
 INIT_READY = "init-ready"
+SECCOMP_FD = "seccomp-fd"  # with the notify fd (SCM_RIGHTS), for the listener
 CGROUP_JOINED = "cgroup-joined"
 RUN_HOOKS = "run-hooks"
 HOOKS_DONE = "hooks-done"
 ERROR = "error"
 
 _MAX_MESSAGE = 65536
+_FD_SPACE = _socket.CMSG_SPACE(4)  # room for one passed fd
 
 
 class Channel:
@@ -57,10 +63,22 @@ class Channel:
         fields["type"] = kind
         self.sock.send(jsonio.dumps(fields).encode())
 
+    def send_fd(self, kind, fd, **fields):
+        """A message that carries a file descriptor; the receiver finds it as message["fd"]."""
+        fields["type"] = kind
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+        self.sock.sendmsg([jsonio.dumps(fields).encode()], rights)
+
     def receive(self):
         """The next message as a dict, or None when every peer has closed its end."""
-        data = self.sock.recv(_MAX_MESSAGE)
-        return jsonio.loads(data) if data else None
+        data, ancillary, _, _ = self.sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+        if not data:
+            return None
+        message = jsonio.loads(data)
+        for level, kind, payload in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                message["fd"] = int.from_bytes(payload[:4], sys.byteorder)
+        return message
 
     def fileno(self):
         return self.sock.fileno()

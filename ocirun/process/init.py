@@ -291,6 +291,28 @@ def set_personality(plan):
     personality.apply(plan.config.personality)
 
 
+def load_seccomp_while_privileged(plan):
+    """Without no_new_privs, loading a filter takes CAP_SYS_ADMIN, which the
+    user switch may drop: load it now (runc does the same)."""
+    if plan.seccomp and not plan.config.process.no_new_privileges:
+        _load_seccomp(plan)
+
+
+def load_seccomp(plan):
+    """With no_new_privs, as late as create allows: after it only the ready
+    message, the start barrier, startContainer hooks and exec run filtered."""
+    if plan.seccomp and plan.config.process.no_new_privileges:
+        _load_seccomp(plan)
+
+
+def _load_seccomp(plan):
+    notify_fd = _sys.seccomp_set_mode_filter(plan.seccomp.flags, plan.seccomp.program)
+    if plan.seccomp.notify:
+        # the parent passes it on to the listener, which is out of our reach now
+        plan.channel.send_fd(msg.SECCOMP_FD, notify_fd)
+        os.close(notify_fd)
+
+
 def switch_user(plan):
     """Become the process's user, keeping exactly the configured capabilities."""
     process = plan.config.process
@@ -333,8 +355,10 @@ INIT_STEPS = (
     apply_process_limits,
     apply_scheduling,
     set_personality,
+    load_seccomp_while_privileged,
     switch_user,
     enter_cwd,
+    load_seccomp,
 )
 
 

@@ -1,9 +1,10 @@
 """The parent side of create: fork stage A, answer it over the channel, and
 return the pid of a container init that is set up and waiting for start."""
 import os
+import sys
 from _signal import SIGKILL
 
-from ocirun.errors import ChildSetupError
+from ocirun.errors import ChildSetupError, OcirunError
 from ocirun.linux import lsm, memory_policy, namespaces, personality, scheduling, sysctl
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
@@ -33,6 +34,10 @@ class LaunchPlan:
         scheduling.check(config.process)
         personality.check(config.personality)
         memory_policy.check(config.memory_policy)
+        self.seccomp = None
+        if config.seccomp is not None:
+            from ocirun.linux import seccomp
+            self.seccomp = seccomp.compile_profile(config.seccomp)
         if config.intel_rdt:
             from ocirun.linux import intelrdt
             intelrdt.check(config.intel_rdt)
@@ -97,6 +102,7 @@ def await_init(plan, stage_a, parent_end):
     init_pid = None
     ready = None
     hooks_requested = False
+    seccomp_fd = None  # the init's notify fd, until the init's pid is known
     try:
         if not plan.child_joins_cgroup:
             # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
@@ -124,8 +130,16 @@ def await_init(plan, stage_a, parent_end):
                 ready = message
             elif kind == msg.RUN_HOOKS:
                 hooks_requested = True
+            elif kind == msg.SECCOMP_FD:
+                seccomp_fd = message["fd"]
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
+            if seccomp_fd is not None and init_pid is not None:
+                try:
+                    send_to_seccomp_listener(plan, init_pid, seccomp_fd)
+                finally:
+                    os.close(seccomp_fd)
+                    seccomp_fd = None
             if hooks_requested and init_pid is not None:  # the pid is part of their state
                 hooks_requested = False
                 run_runtime_create_hooks(plan, init_pid)
@@ -135,6 +149,8 @@ def await_init(plan, stage_a, parent_end):
             log.current.warning_to_stderr_when_unlogged(warning)
         return init_pid
     except BaseException:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
         if init_pid is None:
             init_pid = _init_pid_if_forked(parent_end)
         if init_pid:
@@ -151,6 +167,28 @@ def move_net_devices(plan, init_pid):
     from ocirun.linux import netdevices
     ns = plan.config.namespace("network")
     netdevices.move_into(plan.config.net_devices, ns.path or f"/proc/{init_pid}/ns/net")
+
+
+def send_to_seccomp_listener(plan, init_pid, notify_fd):
+    """config-linux.md: one container process state per connection to
+    listenerPath, with the notify fd as SCM_RIGHTS; a failure is an error."""
+    import _socket
+    from ocirun import jsonio
+    config = plan.config
+    state = {"ociVersion": config.oci_version, "fds": ["seccompFd"], "pid": init_pid,
+             "metadata": plan.seccomp.listener_metadata,
+             "state": {"ociVersion": config.oci_version, "id": plan.container_id, "status": "creating",
+                       "pid": init_pid, "bundle": config.bundle, "annotations": config.annotations}}
+    path = plan.seccomp.listener_path
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, notify_fd.to_bytes(4, sys.byteorder))]
+        sock.sendmsg([jsonio.dumps(state).encode()], rights)
+    except OSError as e:
+        raise OcirunError(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
+    finally:
+        sock.close()
 
 
 def run_runtime_create_hooks(plan, init_pid):

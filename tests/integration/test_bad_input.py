@@ -156,10 +156,9 @@ def test_uid_mappings_without_user_namespace(runtime, bundle):
 # --- unsupported fields ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("edit, field", [
-    (lambda c: c["linux"].update(seccomp={"defaultAction": "SCMP_ACT_ALLOW"}), "linux.seccomp"),
     (lambda c: c["process"].update(terminal=True), "process.terminal"),
     (lambda c: c["linux"].update(resources={"pids": {"limit": 10}}), "linux.resources"),
-], ids=["seccomp", "terminal", "resources"])
+], ids=["terminal", "resources"])
 def test_unsupported_field_is_refused_by_name(runtime, bundle, edit, field):
     edit(bundle.config)
     cid = runtime.new_id()

@@ -36,7 +36,6 @@ def test_typed_view(bundle):
 
 
 @pytest.mark.parametrize("section, key, value, name", [
-    ("linux", "seccomp", {"defaultAction": "SCMP_ACT_ALLOW"}, "linux.seccomp"),
     ("process", "terminal", True, "process.terminal"),
     ("linux", "resources", {"pids": {"limit": 10}}, "linux.resources"),
 ])

@@ -1,0 +1,195 @@
+"""linux.seccomp against the kernel: actions, errno values, argument
+filters, architectures, the notify listener, and bad profiles."""
+import errno
+import fcntl
+import json
+import os
+import socket
+import struct
+import threading
+
+import pytest
+
+from helpers import leftovers, sh
+
+ALL_X86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+
+
+@pytest.fixture(autouse=True)
+def writable_tmp(bundle):
+    """The bundle's root is read-only: give the tests a /tmp where mkdir can work."""
+    bundle.add_mount("/tmp", "tmpfs", type="tmpfs", options=["size=1m"])
+
+
+def profile(*rules, default="SCMP_ACT_ALLOW", **fields):
+    return {"defaultAction": default, "architectures": ALL_X86, "syscalls": list(rules), **fields}
+
+
+def rule(names, action="SCMP_ACT_ERRNO", **fields):
+    return {"names": list(names), "action": action, **fields}
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_denied_mkdir_fails_with_eperm(runtime, bundle, no_new_privileges):
+    """Loaded with and without no_new_privs (then before the user switch)."""
+    bundle.process["noNewPrivileges"] = no_new_privileges
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"]))
+    out = runtime.output(bundle, sh("mkdir /tmp/x 2>&1; grep Seccomp: /proc/self/status"))
+    assert "Operation not permitted" in out and "Seccomp:\t2" in out
+
+
+def test_errno_ret_is_honoured(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], errnoRet=errno.EROFS))
+    assert "Read-only file system" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+
+
+def test_default_errno_ret(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["getpid"], action="SCMP_ACT_ALLOW"), default="SCMP_ACT_ALLOW")
+    bundle.linux["seccomp"]["syscalls"].append(rule(["mkdir", "mkdirat"]))
+    bundle.linux["seccomp"]["defaultErrnoRet"] = None
+    del bundle.linux["seccomp"]["defaultErrnoRet"]
+    assert "Operation not permitted" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+
+
+def test_args_filter_denies_only_the_matching_call(runtime, bundle):
+    # personality(0xffffffff) only queries; deny personality(PER_LINUX32) alone
+    bundle.linux["seccomp"] = profile(rule(["personality"], args=[
+        {"index": 0, "value": 0x0008, "op": "SCMP_CMP_EQ"}]))
+    out = runtime.output(bundle, sh("setarch linux32 true 2>&1 && echo linux32-ran; uname -m"))
+    assert "linux32-ran" not in out and "x86_64" in out
+
+
+def test_masked_eq_on_the_same_argument_twice_is_an_or(runtime, bundle):
+    """Two comparisons on one argument become two rules (runc's rule)."""
+    bundle.linux["seccomp"] = profile(rule(["chmod"], args=[
+        {"index": 1, "value": 0o777, "valueTwo": 0o700, "op": "SCMP_CMP_MASKED_EQ"},
+        {"index": 1, "value": 0o777, "valueTwo": 0o750, "op": "SCMP_CMP_MASKED_EQ"}]))
+    out = runtime.output(bundle, sh("touch /tmp/f; chmod 700 /tmp/f 2>&1; chmod 750 /tmp/f 2>&1; "
+                                    "chmod 755 /tmp/f && echo 755-set"))
+    assert out.count("Operation not permitted") == 2 and "755-set" in out
+
+
+def test_kill_process_gives_159_from_run(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_KILL_PROCESS"))
+    result = runtime.run(runtime.new_id(), bundle.set_args(["mkdir", "/tmp/x"]))
+    assert result.returncode == 128 + 31  # SIGSYS
+
+
+def test_default_errno_with_an_allow_list_runs_a_shell(runtime, bundle):
+    allowed = ["execve", "brk", "arch_prctl", "set_tid_address", "getpid", "getppid", "getuid", "geteuid",
+               "getgid", "getegid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "write", "writev",
+               "read", "close", "exit_group", "exit", "fstat", "newfstatat", "stat", "lstat", "ioctl",
+               "uname", "getcwd", "mmap", "munmap", "mprotect", "prctl", "sendto", "sendmsg", "open",
+               "openat", "fcntl", "dup2", "dup3", "wait4", "clone", "fork", "vfork", "access",
+               "faccessat", "faccessat2", "set_robust_list", "rseq", "prlimit64", "futex", "capget",
+               "capset", "setgroups", "setresuid", "setresgid", "chdir", "umask", "lseek", "getrandom",
+               "pread64", "poll", "ppoll", "pselect6", "select", "sigaltstack", "kill", "tgkill", "getdents64"]
+    bundle.linux["seccomp"] = profile(rule(allowed, action="SCMP_ACT_ALLOW"), default="SCMP_ACT_ERRNO",
+                                      defaultErrnoRet=errno.ENOSYS)
+    out = runtime.output(bundle, sh("echo shell ran; mkdir /tmp/x 2>&1; true"))
+    assert "shell ran" in out and "Function not implemented" in out
+
+
+def test_unknown_syscall_names_are_skipped(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["no_such_syscall_in_any_kernel", "mkdirat", "mkdir"]))
+    assert "Operation not permitted" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+
+
+def test_log_flag_and_log_action_load(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_LOG"),
+                                      flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
+    assert runtime.output(bundle, sh("mkdir /tmp/x && echo made")).strip() == "made"
+
+
+@pytest.mark.parametrize("edit, mentions", [
+    # the schema knows the actions, operators and architectures
+    (lambda s: s.update(defaultAction="SCMP_ACT_FOO"), 'linux.seccomp.defaultAction: "SCMP_ACT_FOO" is not one of'),
+    (lambda s: s["syscalls"].append(rule(["mkdir"], action="SCMP_ACT_BAR")),
+     'linux.seccomp.syscalls[1].action: "SCMP_ACT_BAR" is not one of'),
+    (lambda s: s["syscalls"].append(rule(["mkdir"], args=[{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}])),
+     'linux.seccomp.syscalls[1].args[0].op: "SCMP_CMP_XX" is not one of'),
+    (lambda s: s.update(architectures=["SCMP_ARCH_VAX"]), 'linux.seccomp.architectures[0]: "SCMP_ARCH_VAX" is not one'),
+    (lambda s: s["syscalls"].append(rule(["mkdir"], args=[{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}])),
+     "linux.seccomp.syscalls[1] (mkdir): argument index 6 is not 0..5"),
+    (lambda s: s["syscalls"].append(rule(["mkdir"], action="SCMP_ACT_ALLOW", errnoRet=1)),
+     "SCMP_ACT_ALLOW takes no errno return code"),
+    (lambda s: s["syscalls"].append(rule(["mkdir"], action="SCMP_ACT_NOTIFY")), "SCMP_ACT_NOTIFY needs a listener"),
+], ids=["default-action", "rule-action", "operator", "arch", "arg-index", "errno-on-allow",
+        "notify-without-listener"])
+def test_bad_profiles_fail_create_naming_the_rule(runtime, bundle, edit, mentions):
+    seccomp = profile(rule(["getpid"], action="SCMP_ACT_LOG"))
+    edit(seccomp)
+    bundle.linux["seccomp"] = seccomp
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
+    assert result.returncode == 1 and mentions in result.stderr, result.stderr
+    assert leftovers(runtime, cid) == []
+
+
+# --- SCMP_ACT_NOTIFY ------------------------------------------------------------------
+
+# linux/seccomp.h: struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes)
+NOTIF_RECV = 0xC0502100
+NOTIF_SEND = 0xC0182101
+
+
+class Listener:
+    """A seccomp agent: takes the fd and state from ocirun, then answers every
+    notification with `error`."""
+
+    def __init__(self, path, error):
+        self.error = error
+        self.state = None
+        self.syscalls = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(1)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        connection, _ = self.server.accept()
+        with connection:
+            data, fds, _, _ = socket.recv_fds(connection, 65536, 1)
+        self.state = json.loads(data)
+        notify_fd = fds[0]
+        try:
+            while True:
+                request = bytearray(80)
+                try:
+                    fcntl.ioctl(notify_fd, NOTIF_RECV, request)
+                except OSError:
+                    return  # the filter's last user is gone
+                notification_id, _pid, _flags, nr = struct.unpack_from("=QIIi", request)
+                self.syscalls.append(nr)
+                response = struct.pack("=QqiI", notification_id, 0, -self.error, 0)
+                try:
+                    fcntl.ioctl(notify_fd, NOTIF_SEND, bytearray(response))
+                except OSError:
+                    pass  # the caller died meanwhile
+        finally:
+            os.close(notify_fd)
+
+
+def test_notify_reaches_the_listener_which_answers(runtime, bundle, tmp_path):
+    listener = Listener(str(tmp_path / "agent.sock"), errno.ENOMEDIUM)
+    bundle.config["annotations"] = {"org.example": "notify"}
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_NOTIFY"),
+                                      listenerPath=str(tmp_path / "agent.sock"), listenerMetadata="meta-42")
+    out = runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+    assert "No medium found" in out  # the listener's answer
+    state = listener.state
+    assert state["fds"] == ["seccompFd"] and state["metadata"] == "meta-42"
+    assert state["state"]["annotations"] == {"org.example": "notify"}
+    assert state["pid"] == state["state"]["pid"] > 0
+    assert 83 in listener.syscalls or 258 in listener.syscalls  # mkdir or mkdirat on x86_64
+
+
+def test_notify_with_no_listener_fails_create(runtime, bundle, tmp_path):
+    bundle.linux["seccomp"] = profile(rule(["mkdir"], action="SCMP_ACT_NOTIFY"),
+                                      listenerPath=str(tmp_path / "nobody.sock"))
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
+    assert result.returncode == 1
+    assert f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: No such file or directory" in result.stderr
+    assert leftovers(runtime, cid) == []
