@@ -49,8 +49,9 @@ class Container:
         from ocirun.process.launcher import LaunchPlan, launch_init
         from ocirun.process.startsync import create_fifo, create_status_fifo
         config = config_module.load(bundle)
-        plan = LaunchPlan(container_id, config, **launch_options)  # checks what the schema cannot
         store = StateStore(root)
+        plan = LaunchPlan(container_id, config, seccomp_cache=store.seccomp_cache_directory(),
+                          **launch_options)  # checks what the schema cannot
         directory = store.create_directory(container_id)
         plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         import fcntl

@@ -110,6 +110,10 @@ class StateStore:
         except OSError as e:
             raise OcirunError(f"state directory {self.root}: {e.strerror}") from None
 
+    def seccomp_cache_directory(self):
+        """Where compiled seccomp programs are kept (see linux/seccomp.py)."""
+        return os.path.join(self.root, "~seccomp-bpf")
+
     def directory(self, container_id):
         return os.path.join(self.root, container_id)
 

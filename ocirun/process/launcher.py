@@ -15,7 +15,8 @@ from ocirun.process.channel import Channel
 class LaunchPlan:
     """Everything the child needs, checked in the parent before any fork."""
 
-    def __init__(self, container_id, config, no_pivot=False, no_new_keyring=False, preserve_fds=0):
+    def __init__(self, container_id, config, no_pivot=False, no_new_keyring=False, preserve_fds=0,
+                 seccomp_cache=None):
         self.container_id = container_id
         self.config = config
         self.no_pivot = no_pivot
@@ -37,7 +38,7 @@ class LaunchPlan:
         self.seccomp = None
         if config.seccomp is not None:
             from ocirun.linux import seccomp
-            self.seccomp = seccomp.compile_profile(config.seccomp)
+            self.seccomp = seccomp.compile_profile(config.seccomp, seccomp_cache)
         if config.intel_rdt:
             from ocirun.linux import intelrdt
             intelrdt.check(config.intel_rdt)

@@ -193,3 +193,30 @@ def test_notify_with_no_listener_fails_create(runtime, bundle, tmp_path):
     assert result.returncode == 1
     assert f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: No such file or directory" in result.stderr
     assert leftovers(runtime, cid) == []
+
+
+def test_compiled_program_is_cached_per_profile_and_root_only(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], errnoRet=errno.EROFS))
+    assert "Read-only file system" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+    cache = os.path.join(runtime.root, "~seccomp-bpf")
+    (entry,) = os.listdir(cache)
+    assert os.stat(cache).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(cache, entry)).st_mode & 0o777 == 0o600
+    # the cached program is the one loaded: a same-profile run behaves the same
+    assert "Read-only file system" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+    # a different profile is compiled anew, not served the cached program
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], errnoRet=errno.ENOSPC))
+    assert "No space left on device" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+    assert len(os.listdir(cache)) == 2
+
+
+def test_a_cached_program_writable_by_others_is_not_used(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], errnoRet=errno.EROFS))
+    runtime.output(bundle, ["true"])
+    cache = os.path.join(runtime.root, "~seccomp-bpf")
+    (entry,) = os.listdir(cache)
+    path = os.path.join(cache, entry)
+    with open(path, "r+b") as f:
+        f.write(bytes(8))  # corrupt the first instruction
+    os.chmod(path, 0o666)
+    assert "Read-only file system" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
