@@ -11,6 +11,7 @@ loop, with the interpreter this script runs under (run it with ocirun's):
 python_floor.py, the least any CPython runtime does for the same `run`.
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -24,6 +25,7 @@ from ocirun.bundles import build_busybox_bundle  # noqa: E402
 
 WARMUPS = 3
 FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")
+UNISTD_64 = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 
 
 def parse_args():
@@ -31,7 +33,23 @@ def parse_args():
     parser.add_argument("--runs", type=int, default=50, help="timed runs per command (default 50)")
     parser.add_argument("--ocirun", default="ocirun", help="ocirun executable (default: from PATH)")
     parser.add_argument("--runc", default="runc", help="runc executable (default: from PATH)")
+    parser.add_argument("--seccomp", nargs="?", const="allow-list", metavar="FILE",
+                        help="give both runtimes a seccomp profile: FILE (linux.seccomp as JSON, e.g."
+                             " podman's default in OCI form), or without FILE an allow list of every"
+                             " x86_64 syscall the kernel headers name, with default ERRNO, about"
+                             " the size of podman's")
     return parser.parse_args()
+
+
+def seccomp_profile(choice):
+    if choice != "allow-list":
+        with open(choice) as f:
+            return json.load(f)
+    with open(UNISTD_64) as f:
+        names = [word[len("__NR_"):] for word in f.read().split() if word.startswith("__NR_")]
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
 
 
 def time_once(command, cwd):
@@ -70,6 +88,13 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
         bundle = build_busybox_bundle(os.path.join(tmp, "bundle"), args=["/bin/true"])
+        if options.seccomp:
+            config_path = os.path.join(bundle, "config.json")
+            with open(config_path) as f:
+                config = json.load(f)
+            config["linux"]["seccomp"] = seccomp_profile(options.seccomp)
+            with open(config_path, "w") as f:
+                json.dump(config, f)
         serial = iter(range(1_000_000))
 
         def command_for(name):
@@ -94,7 +119,8 @@ def main():
             for name in order:
                 timings[name].append(time_once(command_for(name), bundle))
 
-    print(f"busybox /bin/true, {options.runs} runs each after {WARMUPS} warmups, alternating order")
+    profile = f", seccomp profile: {options.seccomp}" if options.seccomp else ""
+    print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order")
     # The interpreter's build matters (an unoptimized one made ocirun ~15% slower)
     print(f"floors run on {os.path.realpath(sys.executable)} ({sys.version.split()[0]})")
     if "ocirun" in runtimes:
