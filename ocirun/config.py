@@ -20,7 +20,6 @@ NAMESPACE_TYPES = {
 # is refused, naming it, rather than run with the field quietly dropped.
 _NOT_YET = {
     "process.terminal": "a console (process.terminal)",
-    "linux.resources": "cgroup resource limits",
 }
 
 
@@ -129,6 +128,14 @@ def _optional(cls, raw):
     return cls(raw) if raw is not None else None
 
 
+class DeviceRule(Frozen):
+    __slots__ = ("allow", "type", "major", "minor", "access")
+
+    def __init__(self, raw):
+        self._set(allow=raw["allow"], type=raw.get("type", "a"), major=raw.get("major"),
+                  minor=raw.get("minor"), access=raw.get("access", "rwm"))
+
+
 class Hook(Frozen):
     __slots__ = ("path", "args", "env", "timeout")
 
@@ -181,7 +188,7 @@ class Config(Frozen):
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
                  "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt",
-                 "seccomp")
+                 "seccomp", "device_rules")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -212,6 +219,7 @@ class Config(Frozen):
             memory_policy=_optional(MemoryPolicy, linux.get("memoryPolicy")),
             intel_rdt=dict(linux.get("intelRdt") or {}),
             seccomp=linux.get("seccomp"),  # as in config.json: linux/seccomp.py compiles it
+            device_rules=tuple(DeviceRule(d) for d in linux.get("resources", {}).get("devices", ())),
             mount_label=linux.get("mountLabel") or None,
             # host name -> name in the container (None: the same)
             net_devices={host_name: (device or {}).get("name") or None
@@ -255,6 +263,9 @@ def check_supported(raw):
         if not _is_set(value):
             continue
         raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
+    for key, value in raw.get("linux", {}).get("resources", {}).items():
+        if key != "devices" and _is_set(value):
+            raise ConfigError(f"config.json: linux.resources.{key}: cgroup resource limits not supported yet")
 
 
 def _is_set(value):

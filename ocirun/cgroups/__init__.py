@@ -136,6 +136,17 @@ class Manager:
                     _inherit_cpuset(directory)
         self.owned = True
 
+    def apply_device_rules(self, configured):
+        """linux.resources.devices, on the v1 devices controller."""
+        from ocirun.cgroups import devices
+        mount = self.mounts.get("devices")
+        if mount is None:
+            raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices"
+                              " controller (cgroup v2 device rules not supported yet)")
+        rules = devices.rules_for(devices.DeviceRule(r.allow, r.type, r.major, r.minor, r.access)
+                                  for r in configured)
+        devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
+
     def join(self, pid):
         for directory in self.directories():
             path = os.path.join(directory, "cgroup.procs")

@@ -80,7 +80,7 @@ def launch_init(plan):
     try:
         parent_end, child_end = Channel.pair()
         if plan.child_joins_cgroup:
-            plan.cgroup.create()
+            create_cgroup(plan)
         stage_a = os.fork()
         if stage_a == 0:
             try:
@@ -108,7 +108,7 @@ def await_init(plan, stage_a, parent_end):
         if not plan.child_joins_cgroup:
             # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
             # the cgroup mutex, which an attach in progress elsewhere holds
-            plan.cgroup.create()
+            create_cgroup(plan)
         # INIT_PID (from stage A) and INIT_READY (from the init) race: a fast
         # init can report ready before a descheduled stage A reports its pid.
         while init_pid is None or ready is None:
@@ -160,6 +160,13 @@ def await_init(plan, stage_a, parent_end):
     finally:
         parent_end.close()
         os.waitpid(stage_a, 0)
+
+
+def create_cgroup(plan):
+    """The container's cgroup, with its limits set before any process joins it."""
+    plan.cgroup.create()
+    if plan.config.device_rules:
+        plan.cgroup.apply_device_rules(plan.config.device_rules)
 
 
 def move_net_devices(plan, init_pid):
