@@ -299,8 +299,9 @@ def check_consistent(config):
         raise ConfigError("config.json: linux.uidMappings: id mappings need a new user namespace")
     if user and not user.path and not (config.uid_mappings and config.gid_mappings):
         raise ConfigError("config.json: linux.uidMappings: a new user namespace needs uid and gid mappings")
-    if config.hostname and not (config.namespace("uts") and not config.namespace("uts").path):
-        raise ConfigError("config.json: hostname: setting it needs a new uts namespace")
+    if config.hostname and not config.namespace("uts"):
+        # A joined one is the container's to name, as with runc; the host's is not.
+        raise ConfigError("config.json: hostname: setting it needs a uts namespace")
     if config.time_offsets and not (config.namespace("time") and not config.namespace("time").path):
         raise ConfigError("config.json: linux.timeOffsets: setting them needs a new time namespace")
     for phase, hooks in config.hooks.items():

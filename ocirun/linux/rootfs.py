@@ -165,9 +165,11 @@ def prepare_root(rootfs, propagation):
     of its own so pivot_root can move it."""
     root_flags = PROPAGATION[propagation] if propagation else _sys.MS_SLAVE | _sys.MS_REC
     _sys.mount(None, "/", None, root_flags, what="make / " + (propagation or "rslave"))
-    if root_flags & _sys.MS_SHARED:
-        # pivot_root refuses a new root whose parent mount is shared; the
-        # requested propagation is applied to the new / after the pivot
+    if root_flags & (_sys.MS_SHARED | _sys.MS_UNBINDABLE):
+        # pivot_root refuses a new root whose parent mount is shared, and the
+        # rootfs cannot be bound from an unbindable one: make that parent
+        # private; the requested propagation is applied to the new / after
+        # the pivot
         parent = _mount_point_of(rootfs)
         _sys.mount(None, parent, None, _sys.MS_PRIVATE, what=f"make {parent} private")
     _sys.mount(rootfs, rootfs, None, _sys.MS_BIND | _sys.MS_REC, what=f"bind rootfs {rootfs}")

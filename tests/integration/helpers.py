@@ -351,7 +351,8 @@ def read(path):
 def runtime(ocirun_command, tmp_path):
     """A Runtime on a fresh --root; at teardown everything is force-deleted and the test
     fails if any of its containers left a state dir, a cgroup or a process, or if the
-    host's /dev/null changed."""
+    host's /dev/null or hostname changed."""
+    hostname = os.uname().nodename
     rt = Runtime(ocirun_command, tmp_path / "root")
     yield rt
     problems = rt.remove_everything()
@@ -364,6 +365,9 @@ def runtime(ocirun_command, tmp_path):
     if dev_null:
         repair_dev_null()
         problems.append(dev_null)
+    if os.uname().nodename != hostname:
+        problems.append(f"host renamed from {hostname!r} to {os.uname().nodename!r}")
+        subprocess.run(["hostname", hostname], check=False)
     if problems:
         pytest.fail("host not left as it was:\n" + "\n".join(problems))
 

@@ -62,7 +62,10 @@ def test_pid_1_is_the_user_process(runtime, bundle):
 
 @pytest.mark.parametrize("ns_type, unshare_flag", [("network", "--net"), ("ipc", "--ipc"), ("uts", "--uts")])
 def test_join_an_existing_namespace_by_path(runtime, bundle, ns_type, unshare_flag):
-    holder = subprocess.Popen(["unshare", unshare_flag, "sh", "-c", "hostname joined-uts 2>/dev/null; exec sleep 1000"],
+    # Only in its own uts namespace may the holder name itself: elsewhere that
+    # would rename the host (a bug this test once had).
+    naming = "hostname joined-uts; " if ns_type == "uts" else ""
+    holder = subprocess.Popen(["unshare", unshare_flag, "sh", "-c", f"{naming}exec sleep 1000"],
                               stdin=subprocess.DEVNULL)
     try:
         name = NS_FILES[ns_type]
@@ -77,6 +80,22 @@ def test_join_an_existing_namespace_by_path(runtime, bundle, ns_type, unshare_fl
         assert inode == os.readlink(path)
         if ns_type == "uts":
             assert hostname == "joined-uts"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_hostname_of_a_joined_uts_namespace_is_set(runtime, bundle):
+    """As runc does: the joined namespace is the container's to name."""
+    holder = subprocess.Popen(["unshare", "--uts", "sleep", "1000"], stdin=subprocess.DEVNULL)
+    try:
+        path = f"/proc/{holder.pid}/ns/uts"
+        wait_until(lambda: os.readlink(path) != host_ns("uts"), what="holder namespace")
+        bundle.add_namespace("uts", path)
+        bundle.config["hostname"] = "named-by-config"
+        assert runtime.output(bundle, ["hostname"]).strip() == "named-by-config"
+        out = subprocess.run(["nsenter", f"--uts={path}", "hostname"], capture_output=True, text=True)
+        assert out.stdout.strip() == "named-by-config"
     finally:
         holder.kill()
         holder.wait()
@@ -611,8 +630,9 @@ def test_mount_destination_through_a_symlink_stays_in_the_rootfs(runtime, bundle
     assert os.path.isdir(os.path.join(bundle.rootfs, str(host_dir).lstrip("/"), "sub"))
 
 
-@pytest.mark.parametrize("propagation", ["private", "slave", "shared"])
+@pytest.mark.parametrize("propagation", ["private", "slave", "shared", "unbindable"])
 def test_rootfs_propagation(runtime, bundle, propagation):
+    """unbindable too: its rootfs could not be bound without a private parent (a bug once)."""
     before = read("/proc/self/mountinfo").count(bundle.rootfs)
     bundle.linux["rootfsPropagation"] = propagation
     out = runtime.output(bundle, sh("grep -c . /proc/self/mountinfo"))

@@ -94,7 +94,7 @@ def test_missing_bundle_and_rootfs(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (lambda r: r["linux"]["namespaces"].remove({"type": "mount"}), "a mount namespace is required"),
     (lambda r: r["linux"]["namespaces"].append({"type": "pid"}), "duplicate namespace type 'pid'"),
-    (lambda r: r["linux"]["namespaces"].remove({"type": "uts"}), "hostname: setting it needs a new uts namespace"),
+    (lambda r: r["linux"]["namespaces"].remove({"type": "uts"}), "hostname: setting it needs a uts namespace"),
     (lambda r: r["linux"]["namespaces"].append({"type": "user"}), "a new user namespace needs uid and gid mappings"),
     (lambda r: r["process"].update(cwd="relative"), "process.cwd: 'relative' is not an absolute path"),
     (lambda r: r["mounts"].append({"destination": "rel", "type": "tmpfs", "source": "tmpfs"}),
