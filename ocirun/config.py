@@ -292,8 +292,16 @@ def check_consistent(config):
             raise ConfigError(f"config.json: linux.namespaces[{i}]: duplicate namespace type {ns.type!r}")
         seen.add(ns.type)
     if "mount" not in seen:
-        # Without one, the container's mounts would land in the host's table.
-        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+        # The container shares the host's mounts (config-linux.md: it inherits
+        # the runtime's namespace): its mounts are the host's, made under the
+        # rootfs and undone by delete.  What would change the host itself is
+        # refused, as runc does for masked and read-only paths.
+        for field, value in (("linux.maskedPaths", config.masked_paths),
+                             ("linux.readonlyPaths", config.readonly_paths),
+                             ("linux.rootfsPropagation", config.rootfs_propagation),
+                             ("root.readonly", config.root_readonly)):
+            if value:
+                raise ConfigError(f"config.json: {field}: needs a mount namespace (the container shares the host's)")
     user = config.namespace("user")
     if (config.uid_mappings or config.gid_mappings) and not (user and not user.path):
         raise ConfigError("config.json: linux.uidMappings: id mappings need a new user namespace")

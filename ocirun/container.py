@@ -18,7 +18,7 @@ from _signal import SIGKILL, SIGTERM
 
 from ocirun import OCI_VERSION, config as config_module
 from ocirun.cgroups import Manager
-from ocirun.errors import OcirunError, WrongState
+from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
 from ocirun.state import (CREATED, RUNNING, STOPPED, ContainerState, StateStore,
                           check_allowed, process_start_time)
@@ -46,6 +46,7 @@ class Container:
 
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, **launch_options):
+        from ocirun.linux.rootfs import host_mount_points
         from ocirun.process.launcher import LaunchPlan, launch_init
         from ocirun.process.startsync import create_fifo, create_status_fifo
         config = config_module.load(bundle)
@@ -57,6 +58,8 @@ class Container:
         import fcntl
         fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
         plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
+        host_mounts = None if config.namespace("mount") else \
+            host_mount_points(config.root_path, config.mounts)
         try:
             _fifo_path, plan.fifo_fd = create_fifo(directory)
             if _start_must_watch_exec(config):
@@ -67,12 +70,16 @@ class Container:
                 status=CREATED, bundle=config.bundle, rootfs=config.root_path,
                 created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                 annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
-                oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks))
+                oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks),
+                host_mounts=host_mounts)
             record.save()
             if pid_file:
                 _write_pid_file(pid_file, pid)
-        except BaseException:
-            _destroy(store, container_id, plan.cgroup)
+        except BaseException as e:
+            # A failing init undoes its own host mounts (init.undo_host_mounts);
+            # when we fail after it made them all, they are ours to undo.
+            ours = host_mounts if plan.init_mounted and not isinstance(e, ChildSetupError) else None
+            _destroy(store, container_id, plan.cgroup, ours)
             # runtime.md: a failed create goes on at "destroy", then poststop
             _run_poststop_hooks(config.hooks.get("poststop"), container_id, config.bundle,
                                 config.annotations, config.oci_version)
@@ -198,7 +205,7 @@ class Container:
                 _wait_gone(self.record.pid)
             else:
                 check_allowed("delete", self.id, status)
-            _destroy(self.store, self.id, self._cgroup())
+            _destroy(self.store, self.id, self._cgroup(), self.record.host_mounts)
             poststop = config_module.hooks_from_json(self.record.hooks).get("poststop")
             _run_poststop_hooks(poststop, self.id, self.record.bundle, self.record.annotations,
                                 self.record.oci_version)
@@ -274,8 +281,11 @@ def _run_poststop_hooks(poststop, container_id, bundle, annotations, oci_version
     hooks.run_all_warning("poststop", poststop, state, log.warning_to_stderr_when_unlogged)
 
 
-def _destroy(store, container_id, cgroup):
+def _destroy(store, container_id, cgroup, host_mounts=None):
     try:
+        if host_mounts:
+            from ocirun.linux.rootfs import undo_host_mounts
+            undo_host_mounts(host_mounts)
         cgroup.destroy()
     finally:
         store.remove(container_id)

@@ -323,6 +323,29 @@ def pivot(rootfs, no_pivot):
     os.chdir("/")
 
 
+def chroot(rootfs):
+    """The container's root without a mount namespace of its own."""
+    os.chdir(rootfs)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def host_mount_points(rootfs, mounts):
+    """Where a container that shares the host's mount namespace mounts, as host
+    paths, in mount order: what delete must undo."""
+    return [resolve_in_root(rootfs, mount.destination) for mount in mounts]
+
+
+def undo_host_mounts(points):
+    """Detach what a container without a mount namespace mounted on the host, last first."""
+    for point in reversed(points):
+        try:
+            _sys.umount2(point, _sys.MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOENT):  # not (or no longer) a mount point
+                raise
+
+
 def mask_paths(paths):
     """Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory."""
     for path in paths:

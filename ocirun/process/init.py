@@ -70,6 +70,8 @@ def run_init(plan, channel):
     step = None
     plan.channel = channel
     plan.received = set()  # the parent's messages read so far (see await_parent)
+    plan.host_mounts_made = []  # destinations, without a mount namespace of our own
+    plan.chrooted = False
     try:
         _sys.set_process_name("ocirun:init")
         for step in INIT_STEPS:
@@ -79,6 +81,7 @@ def run_init(plan, channel):
         channel.send(msg.INIT_READY, warnings=plan.warnings)
         channel.close()
     except BaseException as e:  # noqa: BLE001
+        undo_host_mounts(plan)
         report_failure(channel, step.__name__.replace("_", " ") if step else "", e)
         os._exit(1)
     try:
@@ -126,6 +129,16 @@ def _state_in_container(plan):
     config = plan.config
     return hooks.state_document(plan.container_id, os.getpid(), "created", config.bundle,
                                 config.annotations, config.oci_version)
+
+
+def undo_host_mounts(plan):
+    """After a failure, without a mount namespace: take our mounts off the host."""
+    if plan.host_mounts_made:
+        root = "/" if plan.chrooted else plan.config.root_path
+        try:
+            rootfs.undo_host_mounts([rootfs.resolve_in_root(root, d) for d in plan.host_mounts_made])
+        except OSError:
+            pass  # the failure being reported matters more
 
 
 def report_failure(channel, step, error):
@@ -181,12 +194,20 @@ def bring_up_loopback(plan):
 def prepare_rootfs(plan):
     config = plan.config
     os.umask(0)  # device and mount point modes are the config's, not our umask's
-    rootfs.prepare_root(config.root_path, config.rootfs_propagation)
+    if config.namespace("mount"):  # otherwise / is the host's: leave its propagation be
+        rootfs.prepare_root(config.root_path, config.rootfs_propagation)
 
 
 def mount_config_mounts(plan):
     config = plan.config
-    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle)
+    if config.namespace("mount"):
+        rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle)
+        return
+    # Sharing the host's mount namespace, each mount is a host mount: keep
+    # what has been made, so that a failure from here on undoes exactly that.
+    for mount, options in zip(config.mounts, plan.mount_options):
+        rootfs.mount_one(config.root_path, mount, options, config.bundle)
+        plan.host_mounts_made.append(mount.destination)
 
 
 def create_devices(plan):
@@ -230,7 +251,11 @@ def await_parent(plan, kind):
 
 
 def pivot_root(plan):
-    rootfs.pivot(plan.config.root_path, plan.no_pivot)
+    if plan.config.namespace("mount"):
+        rootfs.pivot(plan.config.root_path, plan.no_pivot)
+    else:
+        rootfs.chroot(plan.config.root_path)  # pivot_root would move the host's root
+        plan.chrooted = True
 
 
 def set_hostname(plan):

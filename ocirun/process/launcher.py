@@ -50,6 +50,7 @@ class LaunchPlan:
         self.cgroup = None
         self.fifo_fd = None  # the exec fifo's reading end, for the init to inherit
         self.status_fd = None  # exec.status, when start must hear how the init fared
+        self.init_mounted = False  # whether the init is past its mounts (RUN_HOOKS or INIT_READY)
         # The state directory's flock belongs to the open file, which fork
         # shares: the child must close its copy or it holds the lock until exec.
         self.lock_fd = None
@@ -129,8 +130,10 @@ def await_init(plan, stage_a, parent_end):
                     parent_end.send(msg.CGROUP_JOINED)
             elif kind == msg.INIT_READY:
                 ready = message
+                plan.init_mounted = True
             elif kind == msg.RUN_HOOKS:
                 hooks_requested = True
+                plan.init_mounted = True
             elif kind == msg.SECCOMP_FD:
                 seccomp_fd = message["fd"]
             elif kind == msg.ERROR:

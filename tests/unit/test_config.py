@@ -92,7 +92,8 @@ def test_missing_bundle_and_rootfs(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r["linux"]["namespaces"].remove({"type": "mount"}), "a mount namespace is required"),
+    (lambda r: (r["linux"]["namespaces"].remove({"type": "mount"}), r["linux"].update(readonlyPaths=["/proc/sys"])),
+     "linux.(masked|readonly)Paths: needs a mount namespace"),
     (lambda r: r["linux"]["namespaces"].append({"type": "pid"}), "duplicate namespace type 'pid'"),
     (lambda r: r["linux"]["namespaces"].remove({"type": "uts"}), "hostname: setting it needs a uts namespace"),
     (lambda r: r["linux"]["namespaces"].append({"type": "user"}), "a new user namespace needs uid and gid mappings"),
