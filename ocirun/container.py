@@ -115,7 +115,11 @@ class Container:
             if hooks.get("poststart"):
                 from ocirun import hooks as hooks_module
                 from ocirun.log import current as log
-                state = self.state()
+                # the status the spec names for poststart, even when the
+                # process has already exited by now (a live read would say stopped)
+                record = self.record
+                state = hooks_module.state_document(self.id, record.pid, RUNNING, record.bundle,
+                                                    record.annotations, record.oci_version)
                 hooks_module.run_all_warning("poststart", hooks["poststart"], state,
                                              log.warning_to_stderr_when_unlogged)
 

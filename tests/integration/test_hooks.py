@@ -191,3 +191,19 @@ def test_delete_of_a_created_container_runs_poststop(runtime, bundle, host_dir):
     runtime.delete(cid)
     wait_until(lambda: (host_dir / "poststop.json").exists(), what="poststop output")
     assert json.loads(read(host_dir / "poststop.json"))["status"] == "stopped"
+
+
+def test_poststart_state_says_running_even_when_the_process_is_already_gone(runtime, bundle, host_dir):
+    """Regression: the poststart state was read live, so a process that had
+    already exited (here `true`) made it say stopped, without a pid."""
+    bundle.set_args(["true"])
+    bundle.config["hooks"] = {"poststart": [hook(bundle, "poststart", f"cat >> {host_dir}/poststart.json")]}
+    for _ in range(5):
+        (host_dir / "poststart.json").unlink(missing_ok=True)
+        cid = runtime.new_id()
+        runtime.create(cid, bundle)
+        pid = runtime.state(cid)["pid"]
+        runtime.start(cid)
+        state = json.loads(read(host_dir / "poststart.json"))
+        assert (state["status"], state.get("pid")) == ("running", pid)
+        runtime.delete(cid, force=True)
