@@ -23,22 +23,41 @@ def last_cap():
         return int(f.read())
 
 
+def own_bounding_set(status="/proc/self/status"):
+    """The runtime's own bounding set: what it can grant at all."""
+    with open(status) as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return ~0
+
+
 class CapabilitySets:
     """The five sets as bit masks, checked against the names above and limited
-    to what this kernel knows."""
-    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient", "last")
+    to what this kernel knows and this runtime holds.
 
-    def __init__(self, capabilities):
+    config.md: a capability that cannot be granted MUST be logged as a
+    warning, and the runtime SHOULD NOT fail; `not_granted` names them."""
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient", "last", "not_granted")
+
+    def __init__(self, capabilities, grantable=None):
         self.last = last_cap()
+        grantable = own_bounding_set() if grantable is None else grantable
+        not_granted = set()
         for set_name in self.__slots__[:5]:
             mask = 0
             for name in getattr(capabilities, set_name):
                 number = _NUMBERS.get(name)
                 if number is None:
                     raise ConfigError(f"config.json: process.capabilities.{set_name}: unknown capability {name!r}")
-                if number <= self.last:  # newer than this kernel: nothing to grant
-                    mask |= 1 << number
+                if number > self.last:
+                    continue  # newer than this kernel: nothing to grant
+                if not grantable & (1 << number):
+                    not_granted.add(name)
+                    continue
+                mask |= 1 << number
             setattr(self, set_name, mask)
+        self.not_granted = sorted(not_granted, key=_NUMBERS.get)
 
 
 def drop_bounding(sets):

@@ -54,7 +54,10 @@ class LaunchPlan:
         # The state directory's flock belongs to the open file, which fork
         # shares: the child must close its copy or it holds the lock until exec.
         self.lock_fd = None
-        self.warnings = []  # filled in the child, reported with INIT_READY
+        self.warnings = []  # filled here and in the child, reported with INIT_READY
+        if self.capability_sets.not_granted:
+            self.warnings.append("capabilities not granted, this runtime does not hold them: "
+                                 + ", ".join(self.capability_sets.not_granted))
         # A new cgroup namespace is rooted at the cgroup its creator is in, so
         # then stage A must join first.  Otherwise the parent moves the init
         # in while the init sets up the rootfs: a v1 cgroup.procs write can
