@@ -23,6 +23,7 @@ commands:
   delete [-f] ID           delete a container and everything it made
   list [--format table|json] [-q]
   spec [-b DIR] [--rootless]  write a default config.json
+  features                 print what this ocirun supports (runtime-spec features.md)
 
 global options:
   --root DIR               state directory (default /run/ocirun)
@@ -63,6 +64,7 @@ COMMANDS = {
               "-q": ("quiet", FLAG)}, {"format": "table", "quiet": False}, ()),
     "spec": ({"--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE), "--rootless": ("rootless", FLAG)},
              {"bundle": ".", "rootless": False}, ()),
+    "features": ({}, {}, ()),
 }
 
 _CHOICES = {"log_format": ("text", "json"), "format": ("table", "json")}
@@ -209,9 +211,17 @@ def cmd_spec(args, _container_cls):
     return 0
 
 
+def cmd_features(_args, _container_cls):
+    from ocirun import jsonio
+    from ocirun.features import document
+    print(jsonio.dumps(document(), indent=2))
+    return 0
+
+
 HANDLERS = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
+    "features": cmd_features,
 }
 
 

@@ -371,3 +371,9 @@ def set_root_propagation(propagation):
 
 def make_root_readonly():
     remount_bind("/", _sys.MS_RDONLY, what="readonly root")
+
+
+def known_mount_options():
+    """Every option name ocirun handles itself (anything else is filesystem data)."""
+    return sorted({*_FLAG_OPTIONS, *PROPAGATION, *_RECURSIVE_OPTIONS, *_RECURSIVE_ATIME,
+                   *_IDMAP_OPTIONS, "tmpcopyup"})
