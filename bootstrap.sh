@@ -40,8 +40,9 @@ demo() {
 }
 
 run_tests() {
-    # runc is the reference the tests compare with; iproute2 makes test namespaces.
-    apt_install runc iproute2 util-linux
+    # runc is the reference the tests compare with; iproute2 makes test namespaces;
+    # golang-github-containers-common has podman's default seccomp profile.
+    apt_install runc iproute2 util-linux golang-github-containers-common
     "$PREFIX/bin/pip" install -q pytest hypothesis jsonschema referencing
     # pytest from the venv (not `python -m pytest`), so the tests import the
     # installed package, not the source tree.

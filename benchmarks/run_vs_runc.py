@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ocirun.bundles import build_busybox_bundle  # noqa: E402
+from ocirun.bundles import build_busybox_bundle, oci_seccomp_from_containers_profile  # noqa: E402
 
 WARMUPS = 3
 FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")
@@ -34,17 +34,20 @@ def parse_args():
     parser.add_argument("--ocirun", default="ocirun", help="ocirun executable (default: from PATH)")
     parser.add_argument("--runc", default="runc", help="runc executable (default: from PATH)")
     parser.add_argument("--seccomp", nargs="?", const="allow-list", metavar="FILE",
-                        help="give both runtimes a seccomp profile: FILE (linux.seccomp as JSON, e.g."
-                             " podman's default in OCI form), or without FILE an allow list of every"
-                             " x86_64 syscall the kernel headers name, with default ERRNO, about"
-                             " the size of podman's")
+                        help="give both runtimes a seccomp profile: FILE (linux.seccomp as JSON, or"
+                             " podman's own format, e.g. /usr/share/containers/seccomp.json, converted"
+                             " as podman does), or without FILE an allow list of every x86_64 syscall"
+                             " the kernel headers name, with default ERRNO")
     return parser.parse_args()
 
 
-def seccomp_profile(choice):
+def seccomp_profile(choice, capabilities):
     if choice != "allow-list":
         with open(choice) as f:
-            return json.load(f)
+            profile = json.load(f)
+        if "archMap" in profile:  # podman's (containers-common) format
+            return oci_seccomp_from_containers_profile(profile, capabilities)
+        return profile
     with open(UNISTD_64) as f:
         names = [word[len("__NR_"):] for word in f.read().split() if word.startswith("__NR_")]
     return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
@@ -92,7 +95,8 @@ def main():
             config_path = os.path.join(bundle, "config.json")
             with open(config_path) as f:
                 config = json.load(f)
-            config["linux"]["seccomp"] = seccomp_profile(options.seccomp)
+            config["linux"]["seccomp"] = seccomp_profile(options.seccomp,
+                                                         config["process"]["capabilities"]["bounding"])
             with open(config_path, "w") as f:
                 json.dump(config, f)
         serial = iter(range(1_000_000))

@@ -4,13 +4,19 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 
 import pytest
 
 from helpers import leftovers, sh
+from ocirun.bundles import oci_seccomp_from_containers_profile
+
+PODMAN_PROFILE = "/usr/share/containers/seccomp.json"  # Debian: golang-github-containers-common
+PROBE_SOURCE = os.path.join(os.path.dirname(__file__), "probes", "syscall_errno.c")
 
 ALL_X86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
 
@@ -220,3 +226,27 @@ def test_a_cached_program_writable_by_others_is_not_used(runtime, bundle):
         f.write(bytes(8))  # corrupt the first instruction
     os.chmod(path, 0o666)
     assert "Read-only file system" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
+
+
+# --- podman's default profile ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def syscall_probe(tmp_path_factory):
+    """A static program that makes one raw syscall and prints its errno."""
+    path = tmp_path_factory.mktemp("probe") / "syscall_errno"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(path), PROBE_SOURCE], check=True)
+    return str(path)
+
+
+def test_podmans_default_profile_loads_and_a_shell_runs_under_it(runtime, bundle, syscall_probe):
+    with open(PODMAN_PROFILE) as f:
+        profile = json.load(f)
+    bundle.linux["seccomp"] = oci_seccomp_from_containers_profile(
+        profile, bundle.process["capabilities"]["bounding"])
+    shutil.copy(syscall_probe, os.path.join(bundle.rootfs, "bin", "syscall_errno"))
+    # vmsplice (278): denied by name with EPERM; cachestat (451, newer than the
+    # profile): the default action, ENOSYS; the kernel alone answers EFAULT
+    out = runtime.output(bundle, sh("echo shell runs; ls / > /dev/null && echo ls runs; "
+                                    "syscall_errno 278; syscall_errno 451 0 0 0 0"))
+    assert out.splitlines() == ["shell runs", "ls runs", "errno 1 Operation not permitted",
+                                "errno 38 Function not implemented"]
