@@ -32,7 +32,8 @@ def test_it_lists_what_the_implementation_handles():
     assert len(linux["namespaces"]) == 8 and "CAP_CHECKPOINT_RESTORE" in linux["capabilities"]
 
 
-def test_cli_prints_it_as_json():
+def test_cli_prints_it_as_json(tmp_path):
+    # cwd elsewhere than the source tree, so the installed package is the one imported
     out = subprocess.run([sys.executable, "-c", "from ocirun.cli import main; main()", "features"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert json.loads(out) == features.document()
