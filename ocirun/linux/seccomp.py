@@ -42,7 +42,11 @@ class CompiledFilter:
 
     def __init__(self, program, flags, notify, listener_path, listener_metadata):
         self.program = program
-        self.flags = flags | (NEW_LISTENER if notify else 0)
+        if notify:
+            # The kernel refuses TSYNC with a listener; the init loading the
+            # filter is single-threaded, so there is nothing to sync anyway.
+            flags = flags & ~FLAGS["SECCOMP_FILTER_FLAG_TSYNC"] | NEW_LISTENER
+        self.flags = flags
         self.notify = notify
         self.listener_path = listener_path
         self.listener_metadata = listener_metadata

@@ -75,10 +75,18 @@ def test_masked_eq_on_the_same_argument_twice_is_an_or(runtime, bundle):
     assert out.count("Operation not permitted") == 2 and "755-set" in out
 
 
-def test_kill_process_gives_159_from_run(runtime, bundle):
-    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_KILL_PROCESS"))
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD",
+                                    "SCMP_ACT_TRAP"])
+def test_kill_and_trap_give_159_from_run(runtime, bundle, action):
+    """All end the single-threaded mkdir with SIGSYS (TRAP: its default action)."""
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action=action))
     result = runtime.run(runtime.new_id(), bundle.set_args(["mkdir", "/tmp/x"]))
     assert result.returncode == 128 + 31  # SIGSYS
+
+
+def test_trace_without_a_tracer_fails_the_call_with_enosys(runtime, bundle):
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_TRACE", errnoRet=7))
+    assert "Function not implemented" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
 
 
 def test_default_errno_with_an_allow_list_runs_a_shell(runtime, bundle):
@@ -189,6 +197,15 @@ def test_notify_reaches_the_listener_which_answers(runtime, bundle, tmp_path):
     assert state["state"]["annotations"] == {"org.example": "notify"}
     assert state["pid"] == state["state"]["pid"] > 0
     assert 83 in listener.syscalls or 258 in listener.syscalls  # mkdir or mkdirat on x86_64
+
+
+def test_notify_with_the_tsync_flag_loads(runtime, bundle, tmp_path):
+    """The kernel refuses TSYNC together with a listener; the init has one thread."""
+    Listener(str(tmp_path / "agent.sock"), errno.ENOMEDIUM)
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_NOTIFY"),
+                                      listenerPath=str(tmp_path / "agent.sock"),
+                                      flags=["SECCOMP_FILTER_FLAG_TSYNC"])
+    assert "No medium found" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
 
 
 def test_notify_with_no_listener_fails_create(runtime, bundle, tmp_path):
