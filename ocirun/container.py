@@ -264,7 +264,8 @@ def _start_must_watch_exec(config):
     poststart hooks must run only once the process has exec'd."""
     process = config.process
     return bool(config.hooks.get("startContainer") or config.hooks.get("poststart")
-                or process.apparmor_profile or process.selinux_label)
+                or process.apparmor_profile or process.selinux_label
+                or (config.seccomp is not None and process.no_new_privileges))
 
 
 def _hooks_kept_in_state(hooks):

@@ -90,7 +90,8 @@ def run_init(plan, channel):
         os._exit(127)
     try:
         run_start_hooks(plan)
-        lsm.apply_on_exec(plan.config.process)  # last: it labels the next exec of this process
+        lsm.apply_on_exec(plan.config.process)  # it labels the next exec of this process
+        load_seccomp_last(plan)
     except OSError as e:
         _report_start_failure(plan, describe(e))
         os._exit(1)
@@ -324,9 +325,17 @@ def load_seccomp_while_privileged(plan):
 
 
 def load_seccomp(plan):
-    """With no_new_privs, as late as create allows: after it only the ready
-    message, the start barrier, startContainer hooks and exec run filtered."""
-    if plan.seccomp and plan.config.process.no_new_privileges:
+    """With no_new_privs and a notify listener, as late as create allows: the
+    parent must still be there to pass the listener fd on.  Without a
+    listener the filter waits until just before exec (load_seccomp_last)."""
+    if plan.seccomp and plan.config.process.no_new_privileges and plan.seccomp.notify:
+        _load_seccomp(plan)
+
+
+def load_seccomp_last(plan):
+    """With no_new_privs and no listener: right before exec, after start, the
+    startContainer hooks and the LSM label, so only execve runs filtered."""
+    if plan.seccomp and plan.config.process.no_new_privileges and not plan.seccomp.notify:
         _load_seccomp(plan)
 
 

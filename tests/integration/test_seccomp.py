@@ -89,6 +89,28 @@ def test_trace_without_a_tracer_fails_the_call_with_enosys(runtime, bundle):
     assert "Function not implemented" in runtime.output(bundle, sh("mkdir /tmp/x 2>&1; true"))
 
 
+def test_with_no_new_privileges_only_exec_runs_filtered_of_ocirun(runtime, bundle):
+    """The filter is loaded right before execve: the init's ready message
+    (sendmsg), the start barrier (read) and the rest stay unfiltered."""
+    bundle.process["noNewPrivileges"] = True
+    # what the init uses after create and echo does not
+    bundle.linux["seccomp"] = profile(rule(["sendto", "sendmsg", "recvfrom", "recvmsg", "socketpair"]))
+    assert runtime.output(bundle, ["echo", "no messaging"]).strip() == "no messaging"
+
+
+def test_a_filter_the_kernel_refuses_after_start_fails_start(runtime, bundle):
+    """Loaded after start, a failure must still reach the start command."""
+    bundle.process["noNewPrivileges"] = True
+    # a program longer than the kernel's 4096-instruction limit (BPF_MAXINSNS)
+    bundle.linux["seccomp"] = profile(*[rule(["mkdir"], args=[{"index": 0, "value": value, "op": "SCMP_CMP_EQ"}])
+                                        for value in range(4200)])
+    cid = runtime.new_id()
+    runtime.create(cid, bundle.set_args(["true"]))
+    result = runtime("start", cid)
+    assert result.returncode == 1 and "load seccomp filter: Invalid argument" in result.stderr
+    runtime.delete(cid)
+
+
 def test_default_errno_with_an_allow_list_runs_a_shell(runtime, bundle):
     allowed = ["execve", "brk", "arch_prctl", "set_tid_address", "getpid", "getppid", "getuid", "geteuid",
                "getgid", "getegid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "write", "writev",
