@@ -70,6 +70,7 @@ class Container:
                 status=CREATED, bundle=config.bundle, rootfs=config.root_path,
                 created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                 annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
+                cgroup_created_from=plan.cgroup.created_from,
                 oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks),
                 host_mounts=host_mounts)
             record.save()
@@ -224,7 +225,8 @@ class Container:
         for mount in mounts.values():
             for path in paths:
                 if path.startswith(mount.rstrip("/") + "/"):
-                    return Manager(path[len(mount.rstrip("/")):], mounts)
+                    return Manager(path[len(mount.rstrip("/")):], mounts,
+                                   created_from=self.record.cgroup_created_from)
         return Manager("/nonexistent-cgroup", {})
 
     def _signal_init(self, signum):

@@ -60,7 +60,8 @@ class ContainerState:
     FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
               "owner", "annotations", "cgroup_paths", "oci_version",
               "hooks",  # the startContainer, poststart and poststop hooks, as in config.json
-              "host_mounts")  # without a mount namespace: its mounts on the host, to undo
+              "host_mounts",  # without a mount namespace: its mounts on the host, to undo
+              "cgroup_created_from")  # the parent cgroups create made, for delete to remove
 
     def __init__(self, directory, **fields):
         self.directory = directory

@@ -104,12 +104,15 @@ def container_cgroup_path(cgroups_path, container_id):
 class Manager:
     """One container's cgroup, `path`, in each hierarchy of `mounts` (name -> mount point)."""
 
-    def __init__(self, path, mounts, owned=True):
+    def __init__(self, path, mounts, owned=True, created_from=None):
         self.path = path
         self.mounts = mounts
         # destroy() removes and kills only a cgroup this container made (or,
         # loaded from its state, is known to own)
         self.owned = owned
+        # the shallowest parent of path that create() made, which destroy()
+        # removes again when nothing else lives there (None: only the leaf)
+        self.created_from = created_from
 
     @classmethod
     def for_container(cls, cgroups_path, container_id):
@@ -124,17 +127,23 @@ class Manager:
         busy = self.pids()
         if busy:
             raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
+        parts = self.path.strip("/").split("/")
+        shallowest = len(parts) - 1
         for name, mount in self.mounts.items():
             directory = mount
-            for part in self.path.strip("/").split("/"):
+            for depth, part in enumerate(parts):
                 directory = os.path.join(directory, part)
                 try:
                     os.mkdir(directory, 0o755)
+                    shallowest = min(shallowest, depth)
                 except FileExistsError:
-                    continue
+                    pass
                 if "cpuset" in name.split(","):
+                    # a parent made by someone else may have none either
                     _inherit_cpuset(directory)
         self.owned = True
+        if shallowest < len(parts) - 1 and "/" + "/".join(parts[:shallowest + 1]) != DEFAULT_PARENT:
+            self.created_from = "/" + "/".join(parts[:shallowest + 1])
 
     def apply_device_rules(self, configured):
         """linux.resources.devices, on the v1 devices controller."""
@@ -192,6 +201,23 @@ class Manager:
                     # processes still exiting: make sure they are going, then retry
                     self.signal_all(SIGKILL)
                     time.sleep(0.01)
+        if self.created_from:
+            self._remove_created_parents()
+
+    def _remove_created_parents(self):
+        """The parents create() made for this path, deepest first, where empty:
+        another container may live there now, and then it stays."""
+        parents = []
+        path = os.path.dirname(self.path.rstrip("/"))
+        while path.startswith(self.created_from) and path != "/":
+            parents.append(path)
+            path = os.path.dirname(path)
+        for mount in self.mounts.values():
+            for parent in parents:
+                try:
+                    os.rmdir(os.path.join(mount, parent.lstrip("/")))
+                except OSError:
+                    break  # busy (another cgroup is in it) or gone: leave the rest
 
 
 def _inherit_cpuset(directory):
