@@ -23,6 +23,10 @@ _NOT_YET = {
 }
 
 
+# the linux.resources members implemented (cgroups/v1.py, cgroups/devices.py)
+_RESOURCES_DONE = ("devices", "memory", "cpu", "pids", "blockIO")
+
+
 class Frozen:
     """Attributes set once in __init__, read-only afterwards."""
     __slots__ = ()
@@ -136,6 +140,61 @@ class DeviceRule(Frozen):
                   minor=raw.get("minor"), access=raw.get("access", "rwm"))
 
 
+class MemoryResources(Frozen):
+    __slots__ = ("limit", "reservation", "swap", "kernel", "kernel_tcp", "swappiness",
+                 "disable_oom_killer", "use_hierarchy", "check_before_update")
+
+    def __init__(self, raw):
+        self._set(limit=raw.get("limit"), reservation=raw.get("reservation"), swap=raw.get("swap"),
+                  kernel=raw.get("kernel"), kernel_tcp=raw.get("kernelTCP"), swappiness=raw.get("swappiness"),
+                  disable_oom_killer=raw.get("disableOOMKiller"), use_hierarchy=raw.get("useHierarchy"),
+                  check_before_update=raw.get("checkBeforeUpdate"))
+
+
+class CpuResources(Frozen):
+    __slots__ = ("shares", "quota", "burst", "period", "realtime_runtime", "realtime_period", "cpus", "mems",
+                 "idle")
+
+    def __init__(self, raw):
+        self._set(shares=raw.get("shares"), quota=raw.get("quota"), burst=raw.get("burst"),
+                  period=raw.get("period"), realtime_runtime=raw.get("realtimeRuntime"),
+                  realtime_period=raw.get("realtimePeriod"), cpus=raw.get("cpus") or None,
+                  mems=raw.get("mems") or None, idle=raw.get("idle"))
+
+
+class DeviceRate(Frozen):
+    """A blockIO entry: major:minor and a rate, or a weight and leaf weight."""
+    __slots__ = ("major", "minor", "rate", "weight", "leaf_weight")
+
+    def __init__(self, raw):
+        self._set(major=raw["major"], minor=raw["minor"], rate=raw.get("rate"), weight=raw.get("weight"),
+                  leaf_weight=raw.get("leafWeight"))
+
+
+class BlockIoResources(Frozen):
+    __slots__ = ("weight", "leaf_weight", "weight_devices", "throttle_read_bps", "throttle_write_bps",
+                 "throttle_read_iops", "throttle_write_iops")
+
+    def __init__(self, raw):
+        def rates(key):
+            return tuple(DeviceRate(d) for d in raw.get(key) or ())
+        self._set(weight=raw.get("weight"), leaf_weight=raw.get("leafWeight"),
+                  weight_devices=rates("weightDevice"), throttle_read_bps=rates("throttleReadBpsDevice"),
+                  throttle_write_bps=rates("throttleWriteBpsDevice"),
+                  throttle_read_iops=rates("throttleReadIOPSDevice"),
+                  throttle_write_iops=rates("throttleWriteIOPSDevice"))
+
+
+class Resources(Frozen):
+    """linux.resources, but devices (device_rules): what cgroups/v1.py writes."""
+    __slots__ = ("memory", "cpu", "pids_limit", "block_io")
+
+    def __init__(self, raw):
+        self._set(memory=_optional(MemoryResources, raw.get("memory")), cpu=_optional(CpuResources, raw.get("cpu")),
+                  pids_limit=(raw.get("pids") or {}).get("limit"),
+                  block_io=_optional(BlockIoResources, raw.get("blockIO")))
+
+
 class Hook(Frozen):
     __slots__ = ("path", "args", "env", "timeout")
 
@@ -188,7 +247,7 @@ class Config(Frozen):
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
                  "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt",
-                 "seccomp", "device_rules")
+                 "seccomp", "device_rules", "resources")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -220,6 +279,7 @@ class Config(Frozen):
             intel_rdt=dict(linux.get("intelRdt") or {}),
             seccomp=linux.get("seccomp"),  # as in config.json: linux/seccomp.py compiles it
             device_rules=tuple(DeviceRule(d) for d in linux.get("resources", {}).get("devices", ())),
+            resources=_optional(Resources, linux.get("resources")),
             mount_label=linux.get("mountLabel") or None,
             # host name -> name in the container (None: the same)
             net_devices={host_name: (device or {}).get("name") or None
@@ -264,7 +324,7 @@ def check_supported(raw):
             continue
         raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
     for key, value in raw.get("linux", {}).get("resources", {}).items():
-        if key != "devices" and _is_set(value):
+        if key not in _RESOURCES_DONE and _is_set(value):
             raise ConfigError(f"config.json: linux.resources.{key}: cgroup resource limits not supported yet")
 
 

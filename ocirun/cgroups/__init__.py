@@ -156,6 +156,31 @@ class Manager:
                                   for r in configured)
         devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
 
+    def apply_resources(self, resources, warn):
+        """linux.resources (but devices) on the v1 controllers; warn(text) for
+        what the spec lets a runtime skip."""
+        from ocirun.cgroups import v1
+        for controller, names, value, field in v1.writes(resources):
+            where = f"config.json: linux.resources.{field}"
+            hierarchy = next((mount for name, mount in self.mounts.items() if controller in name.split(",")), None)
+            if hierarchy is None:
+                raise OcirunError(f"{where}: this host has no v1 {controller} controller"
+                                  " (cgroup v2 limits not supported yet)")
+            directory = os.path.join(hierarchy, self.path.lstrip("/"))
+            candidates = [os.path.join(directory, name) for name in names.split("|")]
+            path = next((c for c in candidates if os.path.exists(c)), None)
+            try:
+                if path is None:
+                    raise FileNotFoundError(2, f"the kernel has no {names.replace('|', ' or ')}")
+                with open(path, "w") as f:
+                    f.write(str(value))
+            except OSError as e:
+                message = f"{where}: write {value} to {names.split('|')[0]}: {e.strerror}"
+                if field in v1.BEST_EFFORT:
+                    warn(f"{message}; ignored, as the kernel no longer limits kernel memory")
+                    continue
+                raise OcirunError(message) from None
+
     def join(self, pid):
         for directory in self.directories():
             path = os.path.join(directory, "cgroup.procs")

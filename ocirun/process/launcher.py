@@ -173,6 +173,9 @@ def create_cgroup(plan):
     plan.cgroup.create()
     if plan.config.device_rules:
         plan.cgroup.apply_device_rules(plan.config.device_rules)
+    if plan.config.resources:
+        from ocirun import log
+        plan.cgroup.apply_resources(plan.config.resources, log.current.warning_to_stderr_when_unlogged)
 
 
 def move_net_devices(plan, init_pid):

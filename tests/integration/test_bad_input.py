@@ -157,7 +157,7 @@ def test_uid_mappings_without_user_namespace(runtime, bundle):
 
 @pytest.mark.parametrize("edit, field", [
     (lambda c: c["process"].update(terminal=True), "process.terminal"),
-    (lambda c: c["linux"].update(resources={"pids": {"limit": 10}}), "linux.resources"),
+    (lambda c: c["linux"].update(resources={"network": {"classID": 1}}), "linux.resources.network"),
 ], ids=["terminal", "resources"])
 def test_unsupported_field_is_refused_by_name(runtime, bundle, edit, field):
     edit(bundle.config)

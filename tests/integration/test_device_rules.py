@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from helpers import CGROUP_ROOT, leftovers, sh
+from helpers import CGROUP_ROOT, sh
 
 DENY_ALL = {"allow": False, "access": "rwm"}
 MEM = {"path": "/dev/mem-test", "type": "c", "major": 1, "minor": 1, "fileMode": 0o600}
@@ -44,12 +44,3 @@ def test_the_cgroup_lists_the_rules(runtime, bundle):
     assert "b 8:* r" in listed and "c 1:3 rwm" in listed and "c 136:* rwm" in listed
     assert "a *:* rwm" not in listed
     runtime.delete(cid)
-
-
-def test_other_resources_are_refused_by_name(runtime, bundle):
-    bundle.linux["resources"] = {"devices": [DENY_ALL], "memory": {"limit": 64 << 20}}
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1
-    assert "linux.resources.memory: cgroup resource limits not supported yet" in result.stderr
-    assert leftovers(runtime, cid) == []

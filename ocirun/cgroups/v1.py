@@ -1,0 +1,96 @@
+"""linux.resources on cgroup v1: which file of which controller each field is
+written to, and in what order (devices: devices.py).
+
+`writes` is pure, so the order can be tested without root; Manager.apply_resources
+puts each value in the container's directory of the hierarchy that has the
+controller, and an absent controller or file is an error naming the field.
+"""
+# Kernel memory limits are gone from recent kernels (the files stay, writes
+# fail): config-linux.md calls them NOT RECOMMENDED, so they are a warning.
+BEST_EFFORT = ("memory.kernel", "memory.kernelTCP")
+
+
+def writes(resources, current_memory_limit=None):
+    """[(controller, file, value, field)] for a Resources, in writing order;
+    current_memory_limit None is a new cgroup's: unlimited."""
+    out = []
+    memory = resources.memory
+    if memory:
+        out += _memory_writes(memory, current_memory_limit)
+    cpu = resources.cpu
+    if cpu:
+        # period before quota, rt period before rt runtime: each is checked against the other
+        for value, controller, name, field in (
+                (cpu.shares, "cpu", "cpu.shares", "cpu.shares"),
+                (cpu.period, "cpu", "cpu.cfs_period_us", "cpu.period"),
+                (cpu.quota, "cpu", "cpu.cfs_quota_us", "cpu.quota"),
+                (cpu.burst, "cpu", "cpu.cfs_burst_us", "cpu.burst"),
+                (cpu.realtime_period, "cpu", "cpu.rt_period_us", "cpu.realtimePeriod"),
+                (cpu.realtime_runtime, "cpu", "cpu.rt_runtime_us", "cpu.realtimeRuntime"),
+                (cpu.idle, "cpu", "cpu.idle", "cpu.idle"),
+                (cpu.cpus, "cpuset", "cpuset.cpus", "cpu.cpus"),
+                (cpu.mems, "cpuset", "cpuset.mems", "cpu.mems")):
+            if value is not None:
+                out.append((controller, name, value, field))
+    if resources.pids_limit is not None:
+        limit = resources.pids_limit
+        out.append(("pids", "pids.max", "max" if limit <= 0 else limit, "pids.limit"))
+    block_io = resources.block_io
+    if block_io:
+        out += _block_io_writes(block_io)
+    return out
+
+
+def _memory_writes(memory, current_limit):
+    out = []
+    if memory.reservation is not None:
+        out.append(("memory", "memory.soft_limit_in_bytes", memory.reservation, "memory.reservation"))
+    limit, swap = memory.limit, memory.swap
+    if limit == -1 and swap is None:
+        swap = -1  # unlimited memory takes unlimited memory+swap with it (runc)
+    limit_write = ("memory", "memory.limit_in_bytes", limit, "memory.limit")
+    swap_write = ("memory", "memory.memsw.limit_in_bytes", swap, "memory.swap")
+    if limit is not None and swap is not None:
+        # memsw may never be below the memory limit: when the current limit is
+        # below the new memsw, memsw first; otherwise (a new cgroup's limit is
+        # unlimited) the memory limit first
+        raising = swap == -1 or (current_limit not in (None, -1) and current_limit < swap)
+        out += [swap_write, limit_write] if raising else [limit_write, swap_write]
+    elif limit is not None:
+        out.append(limit_write)
+    elif swap is not None:
+        out.append(swap_write)
+    for value, name, field in ((memory.kernel, "memory.kmem.limit_in_bytes", "memory.kernel"),
+                               (memory.kernel_tcp, "memory.kmem.tcp.limit_in_bytes", "memory.kernelTCP"),
+                               (memory.swappiness, "memory.swappiness", "memory.swappiness")):
+        if value is not None:
+            out.append(("memory", name, value, field))
+    if memory.disable_oom_killer is not None:
+        out.append(("memory", "memory.oom_control", int(memory.disable_oom_killer), "memory.disableOOMKiller"))
+    if memory.use_hierarchy is not None:
+        out.append(("memory", "memory.use_hierarchy", int(memory.use_hierarchy), "memory.useHierarchy"))
+    return out
+
+
+def _block_io_writes(block_io):
+    out = []
+    if block_io.weight is not None:
+        # blkio.weight (CFQ), or blkio.bfq.weight under BFQ: chosen by what exists
+        out.append(("blkio", "blkio.weight|blkio.bfq.weight", block_io.weight, "blockIO.weight"))
+    if block_io.leaf_weight is not None:
+        out.append(("blkio", "blkio.leaf_weight", block_io.leaf_weight, "blockIO.leafWeight"))
+    for device in block_io.weight_devices:
+        if device.weight is not None:
+            out.append(("blkio", "blkio.weight_device|blkio.bfq.weight_device",
+                        f"{device.major}:{device.minor} {device.weight}", "blockIO.weightDevice"))
+        if device.leaf_weight is not None:
+            out.append(("blkio", "blkio.leaf_weight_device", f"{device.major}:{device.minor} {device.leaf_weight}",
+                        "blockIO.weightDevice"))
+    for devices, name, field in ((block_io.throttle_read_bps, "read_bps_device", "throttleReadBpsDevice"),
+                                 (block_io.throttle_write_bps, "write_bps_device", "throttleWriteBpsDevice"),
+                                 (block_io.throttle_read_iops, "read_iops_device", "throttleReadIOPSDevice"),
+                                 (block_io.throttle_write_iops, "write_iops_device", "throttleWriteIOPSDevice")):
+        for device in devices:
+            out.append(("blkio", f"blkio.throttle.{name}", f"{device.major}:{device.minor} {device.rate}",
+                        f"blockIO.{field}"))
+    return out

@@ -1,0 +1,73 @@
+"""linux.resources on this host's cgroup v1 controllers: read back from the
+cgroup files and enforced by the kernel."""
+import os
+
+import pytest
+
+from helpers import CGROUP_ROOT, leftovers, sh
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(CGROUP_ROOT, "memory")),
+                                reason="no v1 memory controller on this host")
+
+
+def cgroup_file(cid, controller, name):
+    with open(os.path.join(CGROUP_ROOT, controller, "ocirun", cid, name)) as f:
+        return f.read().strip()
+
+
+def root_disk():
+    """major, minor of the block device holding / (throttling needs a real disk)."""
+    dev = os.stat("/").st_dev
+    return os.major(dev), os.minor(dev)
+
+
+def test_values_land_in_the_cgroup_files(runtime, bundle):
+    major, minor = root_disk()
+    bundle.linux["resources"] = {
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 128 << 20, "swappiness": 10,
+                   "disableOOMKiller": False},
+        "cpu": {"shares": 512, "period": 100000, "quota": 20000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 32},
+        "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]},
+    }
+    cid = runtime.new_id()
+    runtime.create(cid, bundle.set_args(["sleep", "100"]))
+    assert cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_file(cid, "memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+    assert cgroup_file(cid, "memory", "memory.memsw.limit_in_bytes") == str(128 << 20)
+    assert cgroup_file(cid, "memory", "memory.swappiness") == "10"
+    assert cgroup_file(cid, "cpu", "cpu.shares") == "512"
+    assert cgroup_file(cid, "cpu", "cpu.cfs_quota_us") == "20000"
+    assert cgroup_file(cid, "cpuset", "cpuset.cpus") == "0"
+    assert cgroup_file(cid, "pids", "pids.max") == "32"
+    assert f"{major}:{minor} 1048576" in cgroup_file(cid, "blkio", "blkio.throttle.read_bps_device")
+    runtime.delete(cid)
+
+
+def test_pids_limit_is_enforced(runtime, bundle):
+    bundle.linux["resources"] = {"pids": {"limit": 8}}
+    out = runtime.output(bundle, sh("for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done 2>&1 | head -1; kill $(jobs -p) 2>/dev/null; true"))
+    assert "Resource temporarily unavailable" in out or "can't fork" in out
+
+
+def test_memory_limit_is_enforced(runtime, bundle):
+    bundle.linux["resources"] = {"memory": {"limit": 32 << 20, "swap": 32 << 20}}
+    result = runtime.run(runtime.new_id(), bundle.set_args(["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"]))
+    assert result.returncode == 128 + 9  # the OOM killer's SIGKILL
+
+
+def test_a_value_the_kernel_refuses_names_the_field(runtime, bundle):
+    bundle.linux["resources"] = {"cpu": {"quota": 500}}  # below the kernel's 1 ms minimum
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
+    assert result.returncode == 1
+    assert "linux.resources.cpu.quota: write 500 to cpu.cfs_quota_us: Invalid argument" in result.stderr
+    assert leftovers(runtime, cid) == []
+
+
+def test_resources_not_implemented_yet_are_refused_by_name(runtime, bundle):
+    bundle.linux["resources"] = {"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]}
+    cid = runtime.new_id()
+    result = runtime("create", "-b", bundle, cid)
+    assert result.returncode == 1 and "linux.resources.hugepageLimits" in result.stderr
+    assert leftovers(runtime, cid) == []

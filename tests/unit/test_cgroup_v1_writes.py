@@ -1,0 +1,38 @@
+"""The order and form of cgroup v1 writes for linux.resources (no root needed)."""
+from ocirun.cgroups.v1 import writes
+from ocirun.config import Resources
+
+
+def files(raw, current=None):
+    return [(name, value) for _, name, value, _ in writes(Resources(raw), current)]
+
+
+def test_new_cgroup_memory_limit_before_memsw():
+    assert files({"memory": {"limit": 64, "swap": 128}}) == [
+        ("memory.limit_in_bytes", 64), ("memory.memsw.limit_in_bytes", 128)]
+
+
+def test_raising_above_the_current_limit_writes_memsw_first():
+    assert files({"memory": {"limit": 512, "swap": 1024}}, current=256) == [
+        ("memory.memsw.limit_in_bytes", 1024), ("memory.limit_in_bytes", 512)]
+
+
+def test_unlimited_memory_takes_unlimited_swap():
+    assert files({"memory": {"limit": -1}}) == [
+        ("memory.memsw.limit_in_bytes", -1), ("memory.limit_in_bytes", -1)]
+
+
+def test_cpu_period_before_quota_and_cpuset_on_its_controller():
+    out = writes(Resources({"cpu": {"quota": 20000, "period": 100000, "cpus": "0-1", "shares": 2}}))
+    assert [(c, n) for c, n, _, _ in out] == [("cpu", "cpu.shares"), ("cpu", "cpu.cfs_period_us"),
+                                              ("cpu", "cpu.cfs_quota_us"), ("cpuset", "cpuset.cpus")]
+
+
+def test_pids_zero_or_negative_is_max():
+    assert files({"pids": {"limit": 0}}) == [("pids.max", "max")]
+    assert files({"pids": {"limit": 5}}) == [("pids.max", 5)]
+
+
+def test_block_io_devices():
+    assert files({"blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]}}) == [
+        ("blkio.weight|blkio.bfq.weight", 300), ("blkio.throttle.read_bps_device", "8:0 1048576")]
