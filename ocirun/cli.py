@@ -24,6 +24,9 @@ commands:
   list [--format table|json] [-q]
   spec [-b DIR] [--rootless]  write a default config.json
   features                 print what this ocirun supports (runtime-spec features.md)
+  pause ID / resume ID     freeze or thaw every process of a running container
+  ps [--format table|json] ID [PS ARGS...]
+                           the container's processes (json: their pids; table: ps -ef lines)
 
 global options:
   --root DIR               state directory (default /run/ocirun)
@@ -51,7 +54,8 @@ _CREATE_OPTIONS = {
 _CREATE_DEFAULTS = {"bundle": ".", "pid_file": None, "no_pivot": False, "no_new_keyring": False,
                     "preserve_fds": 0}
 
-# command -> (options, defaults, positional names; a trailing "?" marks an optional one)
+# command -> (options, defaults, positional names; a trailing "?" marks an optional one,
+# a trailing "*" the list of all the remaining arguments)
 COMMANDS = {
     "create": (_CREATE_OPTIONS, _CREATE_DEFAULTS, ("id",)),
     "run": ({**_CREATE_OPTIONS, "--detach": ("detach", FLAG), "-d": ("detach", FLAG)},
@@ -65,6 +69,9 @@ COMMANDS = {
     "spec": ({"--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE), "--rootless": ("rootless", FLAG)},
              {"bundle": ".", "rootless": False}, ()),
     "features": ({}, {}, ()),
+    "pause": ({}, {}, ("id",)),
+    "resume": ({}, {}, ("id",)),
+    "ps": ({"--format": ("format", VALUE), "-f": ("format", VALUE)}, {"format": "table"}, ("id", "ps_args*")),
 }
 
 _CHOICES = {"log_format": ("text", "json"), "format": ("table", "json")}
@@ -90,7 +97,14 @@ def parse_args(argv):
         raise UsageError(f"unknown command {command!r} (see ocirun --help)")
     options, defaults, positional_names = COMMANDS[command]
     values.update(defaults)
-    positionals = _parse_options(rest, options, values, stop_at_positional=False, where=command)
+    # a trailing "name*" takes everything after the other positionals, options
+    # included (ps ID -o pid,comm), so option parsing stops at the first positional
+    takes_rest = bool(positional_names) and positional_names[-1].endswith("*")
+    positionals = _parse_options(rest, options, values, stop_at_positional=takes_rest, where=command)
+    if takes_rest:
+        fixed = len(positional_names) - 1
+        values[positional_names[-1].rstrip("*")] = positionals[fixed:]
+        positionals, positional_names = positionals[:fixed], positional_names[:-1]
     required = [name for name in positional_names if not name.endswith("?")]
     if len(positionals) < len(required):
         raise UsageError(f"{command}: missing {' and '.join(required[len(positionals):])}")
@@ -211,6 +225,35 @@ def cmd_spec(args, _container_cls):
     return 0
 
 
+def cmd_pause(args, container_cls):
+    container_cls.load(args.id, args.root).pause()
+    return 0
+
+
+def cmd_resume(args, container_cls):
+    container_cls.load(args.id, args.root).resume()
+    return 0
+
+
+def cmd_ps(args, container_cls):
+    pids = container_cls.load(args.id, args.root).pids()
+    if args.format == "json":
+        from ocirun import jsonio
+        print(jsonio.dumps(pids))
+        return 0
+    import subprocess
+    lines = subprocess.run(["ps", *(args.ps_args or ["-ef"])], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    header = lines[0].split()
+    if "PID" not in header:
+        raise OcirunError("ps: its output has no PID column")
+    column = header.index("PID")
+    wanted = {str(pid) for pid in pids}
+    print("\n".join([lines[0]] + [line for line in lines[1:] if line.split()[column:column + 1][0:1]
+                                   and line.split()[column] in wanted]))
+    return 0
+
+
 def cmd_features(_args, _container_cls):
     from ocirun import jsonio
     from ocirun.features import document
@@ -221,7 +264,7 @@ def cmd_features(_args, _container_cls):
 HANDLERS = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
-    "features": cmd_features,
+    "features": cmd_features, "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps,
 }
 
 

@@ -20,7 +20,7 @@ from ocirun import OCI_VERSION, config as config_module
 from ocirun.cgroups import Manager
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
-from ocirun.state import (CREATED, RUNNING, STOPPED, ContainerState, StateStore,
+from ocirun.state import (CREATED, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
                           check_allowed, process_start_time)
 
 DEFAULT_ROOT = "/run/ocirun"
@@ -197,12 +197,34 @@ class Container:
             else:
                 self._signal_init(signum)
 
+    def pause(self):
+        """Freeze every process of the container (runc's pause)."""
+        self._set_frozen("pause", True)
+
+    def resume(self):
+        self._set_frozen("resume", False)
+
+    def _set_frozen(self, operation, frozen):
+        with self._locked():
+            check_allowed(operation, self.id, self.status())
+            cgroup = self._cgroup()
+            cgroup.freeze() if frozen else cgroup.thaw()
+            self.record.status = PAUSED if frozen else RUNNING
+            self.record.save()
+
+    def pids(self):
+        """Host pids of every process in the container's cgroup."""
+        return self._cgroup().pids()
+
     def delete(self, force=False):
         with self._locked():
             status = self.status()
-            if force and status in (CREATED, RUNNING):
-                self._cgroup().signal_all(SIGKILL)
+            if force and status in (CREATED, RUNNING, PAUSED):
+                cgroup = self._cgroup()
+                cgroup.signal_all(SIGKILL)
                 self._signal_init(SIGKILL)
+                if status == PAUSED:
+                    cgroup.thaw()  # frozen processes cannot act on the SIGKILL
                 _wait_gone(self.record.pid)
             elif status == CREATED:
                 # runc, crun and youki delete a created container; containerd relies on it.

@@ -13,6 +13,7 @@ from ocirun import jsonio
 from ocirun.errors import ContainerExists, ContainerNotFound, OcirunError, WrongState
 
 CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+PAUSED = "paused"  # runc's additional status: the container's cgroup is frozen
 
 # runc's rule for container ids: ^[\w+-\.]+$ in ASCII (a set test, not re:
 # importing re costs more than the rest of a start's imports together)
@@ -21,8 +22,10 @@ _ID_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 # operation -> statuses it is allowed from (runtime.md "Operations")
 _ALLOWED = {
     "start": (CREATED,),
-    "kill": (CREATED, RUNNING),
+    "kill": (CREATED, RUNNING, PAUSED),
     "delete": (STOPPED, CREATED),
+    "pause": (RUNNING,),
+    "resume": (PAUSED,),
 }
 
 
@@ -91,7 +94,7 @@ class ContainerState:
         return bool(self.pid) and process_start_time(self.pid) == self.pid_start_time
 
     def live_status(self):
-        if self.status in (CREATED, RUNNING) and not self.init_alive():
+        if self.status in (CREATED, RUNNING, PAUSED) and not self.init_alive():
             return STOPPED
         return self.status
 

@@ -181,6 +181,26 @@ class Manager:
                     continue
                 raise OcirunError(message) from None
 
+    def freeze(self, timeout=5.0):
+        """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile)."""
+        state = self._freezer_state_file()
+        _write(state, "FROZEN")
+        deadline = time.monotonic() + timeout
+        while _read(state) != "FROZEN":
+            if time.monotonic() > deadline:
+                _write(state, "THAWED")
+                raise OcirunError(f"cgroup {self.path}: not frozen within {timeout:g}s")
+            time.sleep(0.001)
+
+    def thaw(self):
+        _write(self._freezer_state_file(), "THAWED")
+
+    def _freezer_state_file(self):
+        mount = self.mounts.get("freezer")
+        if mount is None:
+            raise OcirunError("this host has no v1 freezer controller (cgroup v2 freezing not supported yet)")
+        return os.path.join(mount, self.path.lstrip("/"), "freezer.state")
+
     def join(self, pid):
         for directory in self.directories():
             path = os.path.join(directory, "cgroup.procs")
@@ -256,3 +276,13 @@ def _inherit_cpuset(directory):
             value = f.read().strip()
         with open(os.path.join(directory, name), "w") as f:
             f.write(value)
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read().strip()

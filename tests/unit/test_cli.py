@@ -55,3 +55,11 @@ def test_usage_errors(argv, message):
     from ocirun.cli import UsageError
     with pytest.raises(UsageError, match=message):
         parse(*argv)
+
+
+def test_a_trailing_star_positional_takes_the_rest_options_included():
+    from ocirun.cli import parse_args
+    command, args = parse_args(["ps", "--format", "json", "box", "-o", "pid,comm"])
+    assert (command, args.format, args.id, args.ps_args) == ("ps", "json", "box", ["-o", "pid,comm"])
+    command, args = parse_args(["ps", "box"])
+    assert args.ps_args == []
