@@ -25,6 +25,9 @@ commands:
   spec [-b DIR] [--rootless]  write a default config.json
   features                 print what this ocirun supports (runtime-spec features.md)
   pause ID / resume ID     freeze or thaw every process of a running container
+  update [-r FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N] [--cpu-shares N]
+         [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N]
+         [--blkio-weight N] ID   change the resources of a live container
   ps [--format table|json] ID [PS ARGS...]
                            the container's processes (json: their pids; table: ps -ef lines)
 
@@ -54,6 +57,22 @@ _CREATE_OPTIONS = {
 _CREATE_DEFAULTS = {"bundle": ".", "pid_file": None, "no_pivot": False, "no_new_keyring": False,
                     "preserve_fds": 0}
 
+# runc update's flags -> (destination, path in linux.resources)
+_UPDATE_FLAGS = {
+    "--memory": ("memory", ("memory", "limit")), "--memory-swap": ("memory_swap", ("memory", "swap")),
+    "--memory-reservation": ("memory_reservation", ("memory", "reservation")),
+    "--kernel-memory": ("kernel_memory", ("memory", "kernel")),
+    "--kernel-memory-tcp": ("kernel_memory_tcp", ("memory", "kernelTCP")),
+    "--cpu-share": ("cpu_shares", ("cpu", "shares")), "--cpu-shares": ("cpu_shares", ("cpu", "shares")),
+    "--cpu-quota": ("cpu_quota", ("cpu", "quota")), "--cpu-period": ("cpu_period", ("cpu", "period")),
+    "--cpu-rt-period": ("cpu_rt_period", ("cpu", "realtimePeriod")),
+    "--cpu-rt-runtime": ("cpu_rt_runtime", ("cpu", "realtimeRuntime")),
+    "--cpuset-cpus": ("cpuset_cpus", ("cpu", "cpus")), "--cpuset-mems": ("cpuset_mems", ("cpu", "mems")),
+    "--pids-limit": ("pids_limit", ("pids", "limit")), "--blkio-weight": ("blkio_weight", ("blockIO", "weight")),
+}
+_SIZE_FLAGS = {"memory", "memory_swap", "memory_reservation", "kernel_memory", "kernel_memory_tcp"}
+_LIST_FLAGS = {"cpuset_cpus", "cpuset_mems"}
+
 # command -> (options, defaults, positional names; a trailing "?" marks an optional one,
 # a trailing "*" the list of all the remaining arguments)
 COMMANDS = {
@@ -70,6 +89,9 @@ COMMANDS = {
              {"bundle": ".", "rootless": False}, ()),
     "features": ({}, {}, ()),
     "pause": ({}, {}, ("id",)),
+    "update": ({"--resources": ("resources", VALUE), "-r": ("resources", VALUE),
+                **{flag: (dest, VALUE) for flag, (dest, _) in _UPDATE_FLAGS.items()}},
+               {"resources": None, **{dest: None for dest, _ in _UPDATE_FLAGS.values()}}, ("id",)),
     "resume": ({}, {}, ("id",)),
     "ps": ({"--format": ("format", VALUE), "-f": ("format", VALUE)}, {"format": "table"}, ("id", "ps_args*")),
 }
@@ -225,6 +247,57 @@ def cmd_spec(args, _container_cls):
     return 0
 
 
+def cmd_update(args, container_cls):
+    """runc's update: -r gives a linux.resources object; the flags override it."""
+    from ocirun import jsonio
+    resources = {}
+    if args.resources:
+        text = sys.stdin.read() if args.resources == "-" else _read_text(args.resources)
+        try:
+            resources = jsonio.loads(text)
+        except ValueError as e:
+            raise OcirunError(f"update: --resources: not valid JSON: {e}") from None
+    for flag, (dest, (section, key)) in _UPDATE_FLAGS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if dest not in _LIST_FLAGS:
+            value = parse_size(value, flag) if dest in _SIZE_FLAGS else _integer(value, flag)
+        resources.setdefault(section, {})[key] = value
+    if not resources:
+        raise UsageError("update: nothing to update (see ocirun --help)")
+    container_cls.load(args.id, args.root).update(resources)
+    return 0
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        raise OcirunError(f"update: --resources {path}: {e.strerror}") from None
+
+
+def _integer(text, flag):
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"option {flag} takes a number, not {text!r}") from None
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text, flag):
+    """runc's sizes: 1024, 64k, 512m, 2g (and -1 for unlimited)."""
+    number = text.strip().lower().rstrip("b") if text.strip().lower() not in ("-1",) else "-1"
+    unit = number[-1:] if number[-1:].isalpha() else ""
+    digits = number[:-1] if unit else number
+    if unit not in _SIZE_UNITS or not digits.lstrip("-").isdigit():
+        raise UsageError(f"option {flag} takes a size such as 512m or 2g, not {text!r}")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
 def cmd_pause(args, container_cls):
     container_cls.load(args.id, args.root).pause()
     return 0
@@ -265,6 +338,7 @@ HANDLERS = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps,
+    "update": cmd_update,
 }
 
 

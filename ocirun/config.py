@@ -323,9 +323,16 @@ def check_supported(raw):
         if not _is_set(value):
             continue
         raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
-    for key, value in raw.get("linux", {}).get("resources", {}).items():
+    check_resources(raw.get("linux", {}).get("resources", {}), "config.json: linux.resources")
+
+
+def check_resources(resources, where):
+    """Refuse, by name, a linux.resources member not implemented yet."""
+    if not isinstance(resources, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    for key, value in resources.items():
         if key not in _RESOURCES_DONE and _is_set(value):
-            raise ConfigError(f"config.json: linux.resources.{key}: cgroup resource limits not supported yet")
+            raise ConfigError(f"{where}.{key}: cgroup resource limits not supported yet")
 
 
 def _is_set(value):

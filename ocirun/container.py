@@ -212,6 +212,19 @@ class Container:
             self.record.status = PAUSED if frozen else RUNNING
             self.record.save()
 
+    def update(self, resources):
+        """Change linux.resources of a live container (runc's update); `resources`
+        is a linux.resources object as in config.json."""
+        from ocirun import log
+        config_module.check_resources(resources, "update: resources")
+        with self._locked():
+            status = self.status()
+            if status == STOPPED:
+                raise WrongState(f"cannot update container {self.id}: it is stopped")
+            self._cgroup().apply_resources(config_module.Resources(resources),
+                                           log.current.warning_to_stderr_when_unlogged, updating=True,
+                                           where="update: resources")
+
     def pids(self):
         """Host pids of every process in the container's cgroup."""
         return self._cgroup().pids()

@@ -156,15 +156,17 @@ class Manager:
                                   for r in configured)
         devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
 
-    def apply_resources(self, resources, warn):
+    def apply_resources(self, resources, warn, updating=False, where="config.json: linux.resources"):
         """linux.resources (but devices) on the v1 controllers; warn(text) for
-        what the spec lets a runtime skip."""
+        what the spec lets a runtime skip.  updating: the cgroup has limits
+        already, which decide the order of some writes."""
         from ocirun.cgroups import v1
-        for controller, names, value, field in v1.writes(resources):
-            where = f"config.json: linux.resources.{field}"
+        current_limit = self._current_memory_limit() if updating else None
+        for controller, names, value, field in v1.writes(resources, current_limit):
+            field_name = f"{where}.{field}"
             hierarchy = next((mount for name, mount in self.mounts.items() if controller in name.split(",")), None)
             if hierarchy is None:
-                raise OcirunError(f"{where}: this host has no v1 {controller} controller"
+                raise OcirunError(f"{field_name}: this host has no v1 {controller} controller"
                                   " (cgroup v2 limits not supported yet)")
             directory = os.path.join(hierarchy, self.path.lstrip("/"))
             candidates = [os.path.join(directory, name) for name in names.split("|")]
@@ -175,11 +177,20 @@ class Manager:
                 with open(path, "w") as f:
                     f.write(str(value))
             except OSError as e:
-                message = f"{where}: write {value} to {names.split('|')[0]}: {e.strerror}"
+                message = f"{field_name}: write {value} to {names.split('|')[0]}: {e.strerror}"
                 if field in v1.BEST_EFFORT:
                     warn(f"{message}; ignored, as the kernel no longer limits kernel memory")
                     continue
                 raise OcirunError(message) from None
+
+    def _current_memory_limit(self):
+        mount = self.mounts.get("memory")
+        if mount is None:
+            return None
+        try:
+            return int(_read(os.path.join(mount, self.path.lstrip("/"), "memory.limit_in_bytes")))
+        except (OSError, ValueError):
+            return None
 
     def freeze(self, timeout=5.0):
         """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile)."""

@@ -1,5 +1,6 @@
 """linux.resources on this host's cgroup v1 controllers: read back from the
 cgroup files and enforced by the kernel."""
+import json
 import os
 
 import pytest
@@ -71,3 +72,37 @@ def test_resources_not_implemented_yet_are_refused_by_name(runtime, bundle):
     result = runtime("create", "-b", bundle, cid)
     assert result.returncode == 1 and "linux.resources.hugepageLimits" in result.stderr
     assert leftovers(runtime, cid) == []
+
+
+def test_update_with_runc_flags_and_a_resources_file(runtime, bundle, tmp_path):
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(["sleep", "100"]), cid)
+    runtime.ok("update", "--memory", "64m", "--memory-swap", "128m", "--cpu-share", "256",
+               "--pids-limit", "20", cid)
+    assert cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    assert cgroup_file(cid, "memory", "memory.memsw.limit_in_bytes") == str(128 << 20)
+    assert cgroup_file(cid, "cpu", "cpu.shares") == "256"
+    assert cgroup_file(cid, "pids", "pids.max") == "20"
+    # raising both above the current memsw, then lowering both: each needs its own order
+    for limit, swap in ((256 << 20, 512 << 20), (32 << 20, 48 << 20)):
+        resources = tmp_path / "resources.json"
+        resources.write_text(json.dumps({"memory": {"limit": limit, "swap": swap}}))
+        runtime.ok("update", "-r", str(resources), cid)
+        assert cgroup_file(cid, "memory", "memory.limit_in_bytes") == str(limit)
+        assert cgroup_file(cid, "memory", "memory.memsw.limit_in_bytes") == str(swap)
+    runtime.ok("update", "-r", "-", cid, input=json.dumps({"pids": {"limit": 7}}))
+    assert cgroup_file(cid, "pids", "pids.max") == "7"
+    runtime.delete(cid, force=True)
+
+
+def test_update_errors(runtime, bundle):
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(["sleep", "100"]), cid)
+    assert "update: resources.hugepageLimits: cgroup resource limits not supported yet" in \
+        runtime("update", "-r", "-", cid, input='{"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}').stderr
+    assert "update: resources.cpu.quota: write 500 to cpu.cfs_quota_us: Invalid argument" in \
+        runtime("update", "--cpu-quota", "500", cid).stderr
+    runtime.kill(cid, "KILL")
+    runtime.wait_status(cid, "stopped")
+    assert "it is stopped" in runtime("update", "--memory", "64m", cid).stderr
+    runtime.delete(cid)

@@ -63,3 +63,17 @@ def test_a_trailing_star_positional_takes_the_rest_options_included():
     assert (command, args.format, args.id, args.ps_args) == ("ps", "json", "box", ["-o", "pid,comm"])
     command, args = parse_args(["ps", "box"])
     assert args.ps_args == []
+
+
+@pytest.mark.parametrize("text, size", [("1024", 1024), ("64k", 64 << 10), ("512m", 512 << 20), ("2G", 2 << 30),
+                                        ("512mb", 512 << 20), ("-1", -1)])
+def test_update_sizes(text, size):
+    from ocirun.cli import parse_size
+    assert parse_size(text, "--memory") == size
+
+
+@pytest.mark.parametrize("text", ["1x", "", "m", "1.5g"])
+def test_bad_update_sizes(text):
+    from ocirun.cli import UsageError, parse_size
+    with pytest.raises(UsageError, match="--memory takes a size"):
+        parse_size(text, "--memory")
