@@ -28,6 +28,8 @@ commands:
   update [-r FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N] [--cpu-shares N]
          [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N]
          [--blkio-weight N] ID   change the resources of a live container
+  events [--stats] [--interval SECONDS] ID
+                           runc's JSON events: with --stats one "stats" event, else one per interval
   ps [--format table|json] ID [PS ARGS...]
                            the container's processes (json: their pids; table: ps -ef lines)
 
@@ -89,6 +91,8 @@ COMMANDS = {
              {"bundle": ".", "rootless": False}, ()),
     "features": ({}, {}, ()),
     "pause": ({}, {}, ("id",)),
+    "events": ({"--stats": ("stats", FLAG), "--interval": ("interval", VALUE)},
+               {"stats": False, "interval": "5s"}, ("id",)),
     "update": ({"--resources": ("resources", VALUE), "-r": ("resources", VALUE),
                 **{flag: (dest, VALUE) for flag, (dest, _) in _UPDATE_FLAGS.items()}},
                {"resources": None, **{dest: None for dest, _ in _UPDATE_FLAGS.values()}}, ("id",)),
@@ -298,6 +302,32 @@ def parse_size(text, flag):
     return int(digits) * _SIZE_UNITS[unit]
 
 
+def cmd_events(args, container_cls):
+    """runc's events: JSON lines {"type": "stats", "id", "data"}; until the container stops."""
+    import time
+    from ocirun import jsonio
+    interval = _seconds(args.interval, "--interval")
+    container = container_cls.load(args.id, args.root)
+    while True:
+        print(jsonio.dumps({"type": "stats", "id": args.id, "data": container.stats()}), flush=True)
+        if args.stats:
+            return 0
+        time.sleep(interval)
+        container = container_cls.load(args.id, args.root)
+        if container.status() == "stopped":
+            return 0
+
+
+def _seconds(text, flag):
+    """runc's durations: 5s, 500ms, 1m, or plain seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1), ("m", 60)):
+        if text.endswith(suffix) and text[:-len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[:-len(suffix)]) * scale
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    raise UsageError(f"option {flag} takes a duration such as 5s or 500ms, not {text!r}")
+
+
 def cmd_pause(args, container_cls):
     container_cls.load(args.id, args.root).pause()
     return 0
@@ -338,7 +368,7 @@ HANDLERS = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps,
-    "update": cmd_update,
+    "update": cmd_update, "events": cmd_events,
 }
 
 

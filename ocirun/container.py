@@ -225,6 +225,11 @@ class Container:
                                            log.current.warning_to_stderr_when_unlogged, updating=True,
                                            where="update: resources")
 
+    def stats(self):
+        """The data of runc's "stats" event."""
+        check_allowed("stats", self.id, self.status())
+        return self._cgroup().stats()
+
     def pids(self):
         """Host pids of every process in the container's cgroup."""
         return self._cgroup().pids()

@@ -26,6 +26,7 @@ _ALLOWED = {
     "delete": (STOPPED, CREATED),
     "pause": (RUNNING,),
     "resume": (PAUSED,),
+    "stats": (CREATED, RUNNING, PAUSED),
 }
 
 

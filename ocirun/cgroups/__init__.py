@@ -183,6 +183,15 @@ class Manager:
                     continue
                 raise OcirunError(message) from None
 
+    def stats(self):
+        """runc's stats (cpu, memory, pids, blkio) from the v1 files."""
+        from ocirun.cgroups import stats
+
+        def directory_of(controller):
+            mount = next((m for name, m in self.mounts.items() if controller in name.split(",")), None)
+            return os.path.join(mount, self.path.lstrip("/")) if mount else None
+        return stats.collect(directory_of)
+
     def _current_memory_limit(self):
         mount = self.mounts.get("memory")
         if mount is None:

@@ -106,3 +106,25 @@ def test_update_errors(runtime, bundle):
     runtime.wait_status(cid, "stopped")
     assert "it is stopped" in runtime("update", "--memory", "64m", cid).stderr
     runtime.delete(cid)
+
+
+def test_events_stats_reads_the_cgroup(runtime, bundle):
+    bundle.linux["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(sh("sleep 100 & exec sleep 101")), cid)
+    event = json.loads(runtime.ok("events", "--stats", cid).stdout)
+    assert (event["type"], event["id"]) == ("stats", cid)
+    data = event["data"]
+    assert data["pids"] == {"current": 2, "limit": 50}
+    assert data["memory"]["usage"]["limit"] == 64 << 20 and data["memory"]["usage"]["usage"] > 0
+    assert data["cpu"]["usage"]["total"] > 0 and len(data["cpu"]["usage"]["percpu"]) == os.cpu_count()
+    assert "ioServiceBytesRecursive" in data["blkio"]
+    runtime.delete(cid, force=True)
+
+
+def test_events_repeat_until_the_container_stops(runtime, bundle):
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(["sleep", "1"]), cid)
+    lines = runtime.ok("events", "--interval", "300ms", cid, timeout=10).stdout.splitlines()
+    assert len(lines) >= 2 and all(json.loads(line)["type"] == "stats" for line in lines)
+    runtime.delete(cid)

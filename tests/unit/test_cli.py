@@ -77,3 +77,9 @@ def test_bad_update_sizes(text):
     from ocirun.cli import UsageError, parse_size
     with pytest.raises(UsageError, match="--memory takes a size"):
         parse_size(text, "--memory")
+
+
+@pytest.mark.parametrize("text, seconds", [("5s", 5), ("500ms", 0.5), ("1m", 60), ("2", 2), ("1.5s", 1.5)])
+def test_event_intervals(text, seconds):
+    from ocirun.cli import _seconds
+    assert _seconds(text, "--interval") == seconds
