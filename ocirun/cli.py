@@ -303,19 +303,37 @@ def parse_size(text, flag):
 
 
 def cmd_events(args, container_cls):
-    """runc's events: JSON lines {"type": "stats", "id", "data"}; until the container stops."""
+    """runc's events: JSON lines, {"type": "stats", "id", "data"} each interval
+    and {"type": "oom", "id"} when the kernel's OOM killer acts in the
+    container; until the container stops."""
+    import select
     import time
     from ocirun import jsonio
+
+    def emit(kind, **fields):
+        print(jsonio.dumps({"type": kind, "id": args.id, **fields}), flush=True)
     interval = _seconds(args.interval, "--interval")
     container = container_cls.load(args.id, args.root)
-    while True:
-        print(jsonio.dumps({"type": "stats", "id": args.id, "data": container.stats()}), flush=True)
-        if args.stats:
-            return 0
-        time.sleep(interval)
+    if args.stats:
+        emit("stats", data=container.stats())
+        return 0
+    oom = container.oom_eventfd()
+    try:
+        init_exit = [os.pidfd_open(container.record.pid)]  # readable once the init has exited
+    except ProcessLookupError:
+        return 0
+    next_stats = time.monotonic()
+    while container.status() != "stopped":
+        if time.monotonic() >= next_stats:
+            emit("stats", data=container.stats())
+            next_stats += interval
+        watched = init_exit + ([oom] if oom is not None else [])
+        ready = select.select(watched, [], [], max(0.0, next_stats - time.monotonic()))[0]
+        if oom in ready:
+            os.read(oom, 8)
+            emit("oom")
         container = container_cls.load(args.id, args.root)
-        if container.status() == "stopped":
-            return 0
+    return 0
 
 
 def _seconds(text, flag):

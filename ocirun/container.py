@@ -230,6 +230,9 @@ class Container:
         check_allowed("stats", self.id, self.status())
         return self._cgroup().stats()
 
+    def oom_eventfd(self):
+        return self._cgroup().oom_eventfd()
+
     def pids(self):
         """Host pids of every process in the container's cgroup."""
         return self._cgroup().pids()

@@ -192,6 +192,24 @@ class Manager:
             return os.path.join(mount, self.path.lstrip("/")) if mount else None
         return stats.collect(directory_of)
 
+    def oom_eventfd(self):
+        """An eventfd the kernel signals on each OOM in the container's memory
+        cgroup (v1 cgroup.event_control), or None without a memory controller."""
+        mount = self.mounts.get("memory")
+        if mount is None:
+            return None
+        directory = os.path.join(mount, self.path.lstrip("/"))
+        event = os.eventfd(0, os.EFD_CLOEXEC)
+        control = os.open(os.path.join(directory, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _write(os.path.join(directory, "cgroup.event_control"), f"{event} {control}")
+        except OSError:
+            os.close(event)
+            raise
+        finally:
+            os.close(control)  # the kernel keeps its own reference
+        return event
+
     def _current_memory_limit(self):
         mount = self.mounts.get("memory")
         if mount is None:

@@ -128,3 +128,13 @@ def test_events_repeat_until_the_container_stops(runtime, bundle):
     lines = runtime.ok("events", "--interval", "300ms", cid, timeout=10).stdout.splitlines()
     assert len(lines) >= 2 and all(json.loads(line)["type"] == "stats" for line in lines)
     runtime.delete(cid)
+
+
+def test_events_report_an_oom_kill(runtime, bundle):
+    bundle.linux["resources"] = {"memory": {"limit": 32 << 20, "swap": 32 << 20}}
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(sh(
+        "sleep 0.5; dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 0.5")), cid)
+    lines = [json.loads(line) for line in runtime.ok("events", "--interval", "10s", cid, timeout=20).stdout.splitlines()]
+    assert {"type": "oom", "id": cid} in lines
+    runtime.delete(cid)
