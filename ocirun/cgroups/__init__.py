@@ -10,7 +10,7 @@ import os
 import time
 from _signal import SIGKILL
 
-from ocirun.errors import OcirunError
+from ocirun.errors import ConfigError, OcirunError
 
 DEFAULT_PARENT = "/ocirun"
 
@@ -156,18 +156,33 @@ class Manager:
                                   for r in configured)
         devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
 
+    @property
+    def unified_only(self):
+        """A cgroup v2 host: no v1 controller hierarchy (a hybrid host counts as v1, as for runc)."""
+        return not any(name != "unified" and not name.startswith("name=") for name in self.mounts)
+
     def apply_resources(self, resources, warn, updating=False, where="config.json: linux.resources"):
-        """linux.resources (but devices) on the v1 controllers; warn(text) for
-        what the spec lets a runtime skip.  updating: the cgroup has limits
-        already, which decide the order of some writes."""
-        from ocirun.cgroups import v1
-        current_limit = self._current_memory_limit() if updating else None
-        for controller, names, value, field in v1.writes(resources, current_limit):
+        """linux.resources (but devices) on this host's controllers; warn(text)
+        for what the spec lets a runtime skip.  updating: the cgroup has limits
+        already, which decide the order of some v1 writes."""
+        from ocirun.cgroups import v1, v2
+        if self.unified_only:
+            try:
+                planned = v2.writes(resources)
+            except ConfigError as e:
+                raise OcirunError(str(e).replace("linux.resources", where, 1)) from None
+            self._enable_controllers({controller for controller, *_ in planned})
+        else:
+            planned = v1.writes(resources, self._current_memory_limit() if updating else None)
+        for controller, names, value, field in planned:
             field_name = f"{where}.{field}"
-            hierarchy = next((mount for name, mount in self.mounts.items() if controller in name.split(",")), None)
+            if names is None:
+                warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
+                continue
+            hierarchy = next((mount for name, mount in self.mounts.items()
+                              if controller in name.split(",") or name == "unified"), None)
             if hierarchy is None:
-                raise OcirunError(f"{field_name}: this host has no v1 {controller} controller"
-                                  " (cgroup v2 limits not supported yet)")
+                raise OcirunError(f"{field_name}: this host has no v1 {controller} controller")
             directory = os.path.join(hierarchy, self.path.lstrip("/"))
             candidates = [os.path.join(directory, name) for name in names.split("|")]
             path = next((c for c in candidates if os.path.exists(c)), None)
@@ -184,8 +199,10 @@ class Manager:
                 raise OcirunError(message) from None
 
     def stats(self):
-        """runc's stats (cpu, memory, pids, blkio) from the v1 files."""
+        """runc's stats (cpu, memory, pids, blkio) from the v1 or v2 files."""
         from ocirun.cgroups import stats
+        if self.unified_only:
+            return stats.collect_v2(os.path.join(self.mounts["unified"], self.path.lstrip("/")))
 
         def directory_of(controller):
             mount = next((m for name, m in self.mounts.items() if controller in name.split(",")), None)
@@ -194,7 +211,8 @@ class Manager:
 
     def oom_eventfd(self):
         """An eventfd the kernel signals on each OOM in the container's memory
-        cgroup (v1 cgroup.event_control), or None without a memory controller."""
+        cgroup (v1 cgroup.event_control), or None without a v1 memory controller
+        (v2's memory.events would need inotify: not done yet)."""
         mount = self.mounts.get("memory")
         if mount is None:
             return None
@@ -210,6 +228,27 @@ class Manager:
             os.close(control)  # the kernel keeps its own reference
         return event
 
+    def _enable_controllers(self, controllers):
+        """cgroup v2: a controller's files appear in a cgroup only once every
+        ancestor enables it in cgroup.subtree_control."""
+        mount = self.mounts["unified"]
+        available = set(_read(os.path.join(mount, "cgroup.controllers")).split())
+        missing = controllers - available
+        if missing:
+            raise OcirunError(f"config.json: linux.resources: this host's cgroup v2 has no "
+                              f"{', '.join(sorted(missing))} controller")
+        directory = mount
+        for part in [""] + self.path.strip("/").split("/")[:-1]:
+            directory = os.path.join(directory, part) if part else directory
+            control = os.path.join(directory, "cgroup.subtree_control")
+            enabled = set(_read(control).split())
+            wanted = controllers - enabled
+            if wanted:
+                try:
+                    _write(control, " ".join(f"+{c}" for c in sorted(wanted)))
+                except OSError as e:
+                    raise OcirunError(f"cgroup {directory}: enable {', '.join(sorted(wanted))}: {e.strerror}") from None
+
     def _current_memory_limit(self):
         mount = self.mounts.get("memory")
         if mount is None:
@@ -220,7 +259,18 @@ class Manager:
             return None
 
     def freeze(self, timeout=5.0):
-        """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile)."""
+        """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile);
+        v2: cgroup.freeze, done when cgroup.events says frozen 1."""
+        if self.unified_only:
+            directory = os.path.join(self.mounts["unified"], self.path.lstrip("/"))
+            _write(os.path.join(directory, "cgroup.freeze"), "1")
+            deadline = time.monotonic() + timeout
+            while "frozen 1" not in _read(os.path.join(directory, "cgroup.events")):
+                if time.monotonic() > deadline:
+                    _write(os.path.join(directory, "cgroup.freeze"), "0")
+                    raise OcirunError(f"cgroup {self.path}: not frozen within {timeout:g}s")
+                time.sleep(0.001)
+            return
         state = self._freezer_state_file()
         _write(state, "FROZEN")
         deadline = time.monotonic() + timeout
@@ -231,6 +281,9 @@ class Manager:
             time.sleep(0.001)
 
     def thaw(self):
+        if self.unified_only:
+            _write(os.path.join(self.mounts["unified"], self.path.lstrip("/"), "cgroup.freeze"), "0")
+            return
         _write(self._freezer_state_file(), "THAWED")
 
     def _freezer_state_file(self):

@@ -84,3 +84,32 @@ def _key_values(directory, name):
         if value.strip().lstrip("-").isdigit():
             values[key] = int(value)
     return values
+
+
+def collect_v2(directory):
+    """The same document from a cgroup v2 directory."""
+    cpu = _key_values(directory, "cpu.stat")
+    stats = {"cpu": {"usage": {"total": cpu.get("usage_usec", 0) * 1000, "percpu": [],
+                               "kernel": cpu.get("system_usec", 0) * 1000, "user": cpu.get("user_usec", 0) * 1000},
+                     "throttling": {"periods": cpu.get("nr_periods", 0), "throttledPeriods": cpu.get("nr_throttled", 0),
+                                    "throttledTime": cpu.get("throttled_usec", 0) * 1000}}}
+
+    def limit(name):
+        text = _read(directory, name)
+        return 0 if text in (None, "max") else int(text)
+    stats["memory"] = {"usage": {"usage": _int(directory, "memory.current"), "limit": limit("memory.max"),
+                                 "max": _int(directory, "memory.peak"), "failcnt": 0},
+                       "swap": {"usage": _int(directory, "memory.swap.current"), "limit": limit("memory.swap.max"),
+                                "max": _int(directory, "memory.swap.peak"), "failcnt": 0},
+                       "raw": _key_values(directory, "memory.stat")}
+    stats["pids"] = {"current": _int(directory, "pids.current"), "limit": limit("pids.max")}
+    entries = []
+    for line in (_read(directory, "io.stat") or "").splitlines():
+        device, *pairs = line.split()
+        major, minor = device.split(":")
+        counters = dict(pair.split("=") for pair in pairs if "=" in pair)
+        for op, key in (("Read", "rbytes"), ("Write", "wbytes")):
+            if key in counters:
+                entries.append({"major": int(major), "minor": int(minor), "op": op, "value": int(counters[key])})
+    stats["blkio"] = {"ioServiceBytesRecursive": entries}
+    return stats

@@ -5,6 +5,12 @@ written to, and in what order (devices: devices.py).
 puts each value in the container's directory of the hierarchy that has the
 controller, and an absent controller or file is an error naming the field.
 """
+# blockIO's throttle members: (Resources attribute, v1 file suffix, v2 io.max key, field)
+THROTTLES = (("throttle_read_bps", "read_bps_device", "rbps", "throttleReadBpsDevice"),
+             ("throttle_write_bps", "write_bps_device", "wbps", "throttleWriteBpsDevice"),
+             ("throttle_read_iops", "read_iops_device", "riops", "throttleReadIOPSDevice"),
+             ("throttle_write_iops", "write_iops_device", "wiops", "throttleWriteIOPSDevice"))
+
 # Kernel memory limits are gone from recent kernels (the files stay, writes
 # fail): config-linux.md calls them NOT RECOMMENDED, so they are a warning.
 BEST_EFFORT = ("memory.kernel", "memory.kernelTCP")
@@ -86,11 +92,8 @@ def _block_io_writes(block_io):
         if device.leaf_weight is not None:
             out.append(("blkio", "blkio.leaf_weight_device", f"{device.major}:{device.minor} {device.leaf_weight}",
                         "blockIO.weightDevice"))
-    for devices, name, field in ((block_io.throttle_read_bps, "read_bps_device", "throttleReadBpsDevice"),
-                                 (block_io.throttle_write_bps, "write_bps_device", "throttleWriteBpsDevice"),
-                                 (block_io.throttle_read_iops, "read_iops_device", "throttleReadIOPSDevice"),
-                                 (block_io.throttle_write_iops, "write_iops_device", "throttleWriteIOPSDevice")):
-        for device in devices:
+    for attribute, name, _, field in THROTTLES:
+        for device in getattr(block_io, attribute):
             out.append(("blkio", f"blkio.throttle.{name}", f"{device.major}:{device.minor} {device.rate}",
                         f"blockIO.{field}"))
     return out

@@ -219,8 +219,16 @@ def _path(bundle):
 
 # --- what a container may leave behind ----------------------------------------
 
+def unified_only():
+    """Whether this host is cgroup v2 alone (as in the tests' VM)."""
+    return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+
+
 def cgroup_dirs(container_id):
     """The container's cgroup directories that exist, in every hierarchy."""
+    if unified_only():
+        path = os.path.join(CGROUP_ROOT, "ocirun", container_id)
+        return [path] if os.path.isdir(path) else []
     found = []
     for hierarchy in sorted(os.listdir(CGROUP_ROOT)):
         path = os.path.join(CGROUP_ROOT, hierarchy, "ocirun", container_id)
@@ -423,3 +431,24 @@ def add_user_namespace(bundle):
     bundle.add_namespace("user")
     bundle.linux["uidMappings"] = list(USER_MAP)
     bundle.linux["gidMappings"] = list(USER_MAP)
+
+
+def assert_clean_failure(runtime, result, container_id, *mentions):
+    """A command that failed as ocirun must: one error line naming what is wrong, exit 1,
+    nothing left of the container."""
+    assert result.returncode == 1, f"exit {result.returncode}\nstderr: {result.stderr}"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
+    assert lines[0].startswith("ocirun: "), lines[0]
+    assert "Traceback" not in result.stderr and "[Errno" not in lines[0], lines[0]
+    for text in mentions:
+        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
+    assert result.stdout == ""
+    assert leftovers(runtime, container_id) == []
+    if os.path.isdir(runtime.root):
+        assert runtime.ok("list", "-q").stdout == ""
+
+
+def create_fails_cleanly(runtime, bundle, *mentions):
+    container_id = runtime.new_id()
+    assert_clean_failure(runtime, runtime("create", "-b", bundle, container_id), container_id, *mentions)

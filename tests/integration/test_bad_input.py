@@ -7,21 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import leftovers, read
-
-
-def assert_clean_failure(runtime, result, container_id, *mentions):
-    assert result.returncode == 1, f"exit {result.returncode}\nstderr: {result.stderr}"
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
-    assert lines[0].startswith("ocirun: "), lines[0]
-    assert "Traceback" not in result.stderr and "[Errno" not in lines[0], lines[0]
-    for text in mentions:
-        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
-    assert result.stdout == ""
-    assert leftovers(runtime, container_id) == []
-    if os.path.isdir(runtime.root):
-        assert runtime.ok("list", "-q").stdout == ""
+from helpers import assert_clean_failure, leftovers, read
 
 
 def create_raw(runtime, bundle_path, container_id):

@@ -3,7 +3,7 @@ linux.personality, linux.memoryPolicy and linux.intelRdt, read back from
 inside the container."""
 import pytest
 
-from helpers import leftovers, sh
+from helpers import create_fails_cleanly, leftovers, sh
 
 # /proc/self/stat fields 19 (nice), 40 (rt_priority) and 41 (policy)
 STAT_NICE_PRIORITY_POLICY = "cut -d' ' -f19,40,41 /proc/self/stat"
@@ -70,11 +70,7 @@ def test_exec_cpu_affinity_does_not_apply_to_the_init(runtime, bundle):
 ], ids=["iso", "nice", "rt-priority", "priority-without-rt", "ioprio", "cpus", "personality-flags"])
 def test_bad_values_fail_create_naming_the_field(runtime, bundle, edit, mentions):
     edit(bundle.process, bundle.linux)
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1 and mentions in result.stderr, result.stderr
-    assert len(result.stderr.splitlines()) == 1
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle, mentions)
 
 
 @pytest.mark.parametrize("policy, shown", [
@@ -97,10 +93,7 @@ def test_memory_policy(runtime, bundle, policy, shown):
 ], ids=["bind-without-nodes", "local-with-nodes", "backwards"])
 def test_bad_memory_policy_fails_create(runtime, bundle, policy, mentions):
     bundle.linux["memoryPolicy"] = policy
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1 and mentions in result.stderr, result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle, mentions)
 
 
 def test_memory_policy_on_a_node_the_host_lacks_is_the_kernels_error(runtime, bundle):

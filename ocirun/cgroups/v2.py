@@ -1,0 +1,86 @@
+"""linux.resources on the unified (v2) hierarchy: the files and the value
+conversions runc and crun use.  `writes` is pure, like v1.writes.
+
+Fields v2 has no file for are errors naming them (realtime cpu, swappiness,
+disableOOMKiller, leafWeight); kernel memory limits, gone from the kernel,
+are warnings (v1.BEST_EFFORT)."""
+from ocirun.cgroups.v1 import THROTTLES
+from ocirun.errors import ConfigError
+
+
+def cpu_weight(shares):
+    """cpu.shares (2..262144) -> cpu.weight (1..10000), as runc converts it."""
+    return 1 + ((shares - 2) * 9999) // 262142 if shares else 0
+
+
+def io_weight(blkio_weight):
+    """blkio weight (10..1000) -> io.weight (1..10000), as runc converts it."""
+    return 1 + ((blkio_weight - 10) * 9999) // 990 if blkio_weight else 0
+
+
+def swap_max(swap, limit):
+    """OCI swap is memory+swap; v2's memory.swap.max is swap alone."""
+    if swap == -1:
+        return "max"
+    if limit in (None, -1, 0):
+        raise ConfigError("linux.resources.memory.swap: needs memory.limit on cgroup v2")
+    if swap < limit:
+        raise ConfigError(f"linux.resources.memory.swap: {swap} is below memory.limit {limit}")
+    return swap - limit
+
+
+def _max(value):
+    return "max" if value is None or value < 0 else value
+
+
+def writes(resources):
+    """[(controller, file, value, field)] for a Resources on cgroup v2."""
+    out = []
+    memory = resources.memory
+    if memory:
+        if memory.reservation is not None:
+            out.append(("memory", "memory.low", _max(memory.reservation), "memory.reservation"))
+        if memory.limit is not None:
+            out.append(("memory", "memory.max", _max(memory.limit), "memory.limit"))
+        if memory.swap is not None:
+            out.append(("memory", "memory.swap.max", swap_max(memory.swap, memory.limit), "memory.swap"))
+        for value, field in ((memory.swappiness, "memory.swappiness"),
+                             (memory.disable_oom_killer or None, "memory.disableOOMKiller")):
+            if value is not None:
+                raise ConfigError(f"linux.resources.{field}: cgroup v2 has no such setting")
+        for value, field in ((memory.kernel, "memory.kernel"), (memory.kernel_tcp, "memory.kernelTCP")):
+            if value is not None:
+                out.append(("memory", None, value, field))  # nothing to write: a warning
+    cpu = resources.cpu
+    if cpu:
+        if cpu.shares:
+            out.append(("cpu", "cpu.weight", cpu_weight(cpu.shares), "cpu.shares"))
+        if cpu.quota is not None or cpu.period is not None:
+            quota = "max" if cpu.quota is None or cpu.quota <= 0 else cpu.quota
+            out.append(("cpu", "cpu.max", f"{quota} {cpu.period or 100000}", "cpu.quota"))
+        if cpu.burst is not None:
+            out.append(("cpu", "cpu.max.burst", cpu.burst, "cpu.burst"))
+        if cpu.idle is not None:
+            out.append(("cpu", "cpu.idle", cpu.idle, "cpu.idle"))
+        if cpu.realtime_runtime is not None or cpu.realtime_period is not None:
+            raise ConfigError("linux.resources.cpu.realtimeRuntime: cgroup v2 has no real-time cpu budget")
+        if cpu.cpus:
+            out.append(("cpuset", "cpuset.cpus", cpu.cpus, "cpu.cpus"))
+        if cpu.mems:
+            out.append(("cpuset", "cpuset.mems", cpu.mems, "cpu.mems"))
+    if resources.pids_limit is not None:
+        out.append(("pids", "pids.max", "max" if resources.pids_limit <= 0 else resources.pids_limit, "pids.limit"))
+    block_io = resources.block_io
+    if block_io:
+        if block_io.leaf_weight is not None:
+            raise ConfigError("linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weight")
+        if block_io.weight is not None:
+            out.append(("io", "io.weight", f"default {io_weight(block_io.weight)}", "blockIO.weight"))
+        for device in block_io.weight_devices:
+            if device.weight is not None:
+                out.append(("io", "io.weight", f"{device.major}:{device.minor} {io_weight(device.weight)}",
+                            "blockIO.weightDevice"))
+        for attribute, _, key, field in THROTTLES:
+            for device in getattr(block_io, attribute):
+                out.append(("io", "io.max", f"{device.major}:{device.minor} {key}={device.rate}", f"blockIO.{field}"))
+    return out
