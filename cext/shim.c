@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
@@ -122,4 +123,32 @@ int ocirun_seccomp_set_mode_filter(unsigned int flags, const void *program, unsi
 {
     struct sock_fprog prog = {length, (struct sock_filter *)program};
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+/* instructions: `count` struct bpf_insn of a BPF_PROG_TYPE_CGROUP_DEVICE
+ * program.  Returns the program's fd; the verifier's words land in log. */
+int ocirun_bpf_prog_load_cgroup_device(const void *instructions, unsigned int count,
+                                       char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)instructions;
+    attr.insn_cnt = count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = log_size;
+    attr.log_level = log_size ? 1 : 0;
+    return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+int ocirun_bpf_prog_attach(int target_fd, int program_fd, unsigned int attach_type, unsigned int flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = target_fd;
+    attr.attach_bpf_fd = program_fd;
+    attr.attach_type = attach_type;
+    attr.attach_flags = flags;
+    return (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
 }

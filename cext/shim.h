@@ -27,3 +27,6 @@ int ocirun_move_mount(int from_dfd, const char *from_path, int to_dfd, const cha
                       unsigned int flags);
 int ocirun_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
 int ocirun_seccomp_set_mode_filter(unsigned int flags, const void *program, unsigned short length);
+int ocirun_bpf_prog_load_cgroup_device(const void *instructions, unsigned int count,
+                                       char *log, unsigned int log_size);
+int ocirun_bpf_prog_attach(int target_fd, int program_fd, unsigned int attach_type, unsigned int flags);

@@ -196,3 +196,24 @@ SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
 def seccomp_set_mode_filter(flags, program):
     """Load `program` (BPF instructions, 8 bytes each); returns the notify fd with NEW_LISTENER."""
     return _check(lib.ocirun_seccomp_set_mode_filter(flags, program, len(program) // 8), "load seccomp filter")
+
+
+BPF_CGROUP_DEVICE = 6  # attach type
+BPF_F_ALLOW_MULTI = 2
+
+
+def bpf_prog_load_cgroup_device(instructions):
+    """Load a cgroup device program (bytes of struct bpf_insn); returns its fd.
+    A refusal carries the verifier's log in the message."""
+    log = ffi.new("char[]", 65536)
+    fd = lib.ocirun_bpf_prog_load_cgroup_device(instructions, len(instructions) // 8, log, 65536)
+    if fd < 0:
+        err = ffi.errno
+        verifier = ffi.string(log).decode(errors="replace").strip().splitlines()
+        raise SyscallError(err, os.strerror(err) + (f" ({verifier[-1]})" if verifier else ""),
+                           "bpf load device program")
+    return fd
+
+
+def bpf_prog_attach(target_fd, program_fd, attach_type, flags, what="bpf attach"):
+    _check(lib.ocirun_bpf_prog_attach(target_fd, program_fd, attach_type, flags), what)

@@ -146,15 +146,33 @@ class Manager:
             self.created_from = "/" + "/".join(parts[:shallowest + 1])
 
     def apply_device_rules(self, configured):
-        """linux.resources.devices, on the v1 devices controller."""
+        """linux.resources.devices: the v1 devices controller's files, or on
+        cgroup v2 an eBPF program attached to the cgroup."""
         from ocirun.cgroups import devices
-        mount = self.mounts.get("devices")
-        if mount is None:
-            raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices"
-                              " controller (cgroup v2 device rules not supported yet)")
         rules = devices.rules_for(devices.DeviceRule(r.allow, r.type, r.major, r.minor, r.access)
                                   for r in configured)
+        if self.unified_only:
+            self._attach_device_program(rules)
+            return
+        mount = self.mounts.get("devices")
+        if mount is None:
+            raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices controller")
         devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
+
+    def _attach_device_program(self, rules):
+        from ocirun import _sys
+        from ocirun.cgroups import devices_bpf
+        directory = os.path.join(self.mounts["unified"], self.path.lstrip("/"))
+        program = _sys.bpf_prog_load_cgroup_device(devices_bpf.program(rules))
+        try:
+            target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _sys.bpf_prog_attach(target, program, _sys.BPF_CGROUP_DEVICE, _sys.BPF_F_ALLOW_MULTI,
+                                     what=f"attach the device program to {directory}")
+            finally:
+                os.close(target)
+        finally:
+            os.close(program)  # the cgroup keeps it
 
     @property
     def unified_only(self):

@@ -1,6 +1,7 @@
 """cgroup v2 (unified) behaviour.  This host is cgroup v1, so these run in a
 VM with a real v2 kernel that tests/vm/test_cgroup_v2_vm.py boots; here
-they are skipped, loudly."""
+they are skipped, loudly.  (Device rules on v2: test_device_rules.py, also
+run in the VM.)"""
 import json
 import os
 
@@ -64,8 +65,8 @@ def test_update_pause_resume_and_stats(runtime, bundle):
 
 @pytest.mark.parametrize("resources, mentions", [
     ({"memory": {"swappiness": 10}}, "linux.resources.memory.swappiness: cgroup v2 has no such setting"),
-    ({"devices": [{"allow": False, "access": "rwm"}]}, "cgroup v2 device rules not supported yet"),
-], ids=["swappiness", "devices"])
+    ({"cpu": {"realtimeRuntime": 1000}}, "linux.resources.cpu.realtimeRuntime: cgroup v2 has no real-time"),
+], ids=["swappiness", "realtime"])
 def test_what_v2_cannot_do_yet_is_refused(runtime, bundle, resources, mentions):
     bundle.linux["resources"] = resources
     create_fails_cleanly(runtime, bundle, mentions)

@@ -1,19 +1,22 @@
-"""linux.resources.devices on the v1 devices controller: what the kernel
-lets the container's processes open, and what the cgroup lists."""
+"""linux.resources.devices: what the kernel lets the container's processes
+open, on the v1 devices controller here and, in the cgroup v2 VM
+(tests/vm), through the eBPF device program; and what a v1 cgroup lists."""
 import os
 
 import pytest
 
-from helpers import CGROUP_ROOT, sh
+from helpers import CGROUP_ROOT, sh, unified_only
 
 DENY_ALL = {"allow": False, "access": "rwm"}
 MEM = {"path": "/dev/mem-test", "type": "c", "major": 1, "minor": 1, "fileMode": 0o600}
 
 needs_v1_devices = pytest.mark.skipif(not os.path.isdir(os.path.join(CGROUP_ROOT, "devices")),
                                       reason="no v1 devices controller on this host")
+needs_device_rules = pytest.mark.skipif(not (unified_only() or os.path.isdir(os.path.join(CGROUP_ROOT, "devices"))),
+                                        reason="neither a v1 devices controller nor cgroup v2")
 
 
-@needs_v1_devices
+@needs_device_rules
 def test_deny_all_keeps_the_default_devices_usable(runtime, bundle):
     bundle.linux["resources"] = {"devices": [DENY_ALL]}
     bundle.linux["devices"] = [MEM]
@@ -23,7 +26,7 @@ def test_deny_all_keeps_the_default_devices_usable(runtime, bundle):
     assert "defaults-ok" in out
 
 
-@needs_v1_devices
+@needs_device_rules
 def test_an_allow_rule_opens_the_device(runtime, bundle):
     bundle.linux["resources"] = {"devices": [DENY_ALL, {"allow": True, "type": "c", "major": 1, "minor": 1,
                                                         "access": "r"}]}
