@@ -370,8 +370,8 @@ def cmd_ps(args, container_cls):
         raise OcirunError("ps: its output has no PID column")
     column = header.index("PID")
     wanted = {str(pid) for pid in pids}
-    print("\n".join([lines[0]] + [line for line in lines[1:] if line.split()[column:column + 1][0:1]
-                                   and line.split()[column] in wanted]))
+    rows = [line for line in lines[1:] if (fields := line.split())[column:] and fields[column] in wanted]
+    print("\n".join([lines[0]] + rows))
     return 0
 
 

@@ -121,6 +121,17 @@ class Manager:
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
 
+    def directory(self, controller):
+        """The container's directory for a controller: in the unified hierarchy
+        on a cgroup v2 host, else in the v1 hierarchy that carries it (None
+        when none does)."""
+        if self.unified_only:
+            mount = self.mounts["unified"]
+        else:
+            mount = next((m for name, m in self.mounts.items()
+                          if name != "unified" and controller in name.split(",")), None)
+        return os.path.join(mount, self.path.lstrip("/")) if mount else None
+
     def create(self):
         """Make the cgroup in every hierarchy; one that already holds processes
         belongs to something else, and joining it would let delete kill them."""
@@ -154,15 +165,15 @@ class Manager:
         if self.unified_only:
             self._attach_device_program(rules)
             return
-        mount = self.mounts.get("devices")
-        if mount is None:
+        directory = self.directory("devices")
+        if directory is None:
             raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices controller")
-        devices.apply(os.path.join(mount, self.path.lstrip("/")), rules)
+        devices.apply(directory, rules)
 
     def _attach_device_program(self, rules):
         from ocirun import _sys
         from ocirun.cgroups import devices_bpf
-        directory = os.path.join(self.mounts["unified"], self.path.lstrip("/"))
+        directory = self.directory("devices")
         program = _sys.bpf_prog_load_cgroup_device(devices_bpf.program(rules))
         try:
             target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -197,11 +208,9 @@ class Manager:
             if names is None:
                 warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
                 continue
-            hierarchy = next((mount for name, mount in self.mounts.items()
-                              if controller in name.split(",") or name == "unified"), None)
-            if hierarchy is None:
+            directory = self.directory(controller)
+            if directory is None:
                 raise OcirunError(f"{field_name}: this host has no v1 {controller} controller")
-            directory = os.path.join(hierarchy, self.path.lstrip("/"))
             candidates = [os.path.join(directory, name) for name in names.split("|")]
             path = next((c for c in candidates if os.path.exists(c)), None)
             try:
@@ -220,21 +229,16 @@ class Manager:
         """runc's stats (cpu, memory, pids, blkio) from the v1 or v2 files."""
         from ocirun.cgroups import stats
         if self.unified_only:
-            return stats.collect_v2(os.path.join(self.mounts["unified"], self.path.lstrip("/")))
-
-        def directory_of(controller):
-            mount = next((m for name, m in self.mounts.items() if controller in name.split(",")), None)
-            return os.path.join(mount, self.path.lstrip("/")) if mount else None
-        return stats.collect(directory_of)
+            return stats.collect_v2(self.directory("cpu"))
+        return stats.collect(self.directory)
 
     def oom_eventfd(self):
         """An eventfd the kernel signals on each OOM in the container's memory
         cgroup (v1 cgroup.event_control), or None without a v1 memory controller
         (v2's memory.events would need inotify: not done yet)."""
-        mount = self.mounts.get("memory")
-        if mount is None:
+        directory = None if self.unified_only else self.directory("memory")
+        if directory is None:
             return None
-        directory = os.path.join(mount, self.path.lstrip("/"))
         event = os.eventfd(0, os.EFD_CLOEXEC)
         control = os.open(os.path.join(directory, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -268,11 +272,11 @@ class Manager:
                     raise OcirunError(f"cgroup {directory}: enable {', '.join(sorted(wanted))}: {e.strerror}") from None
 
     def _current_memory_limit(self):
-        mount = self.mounts.get("memory")
-        if mount is None:
+        directory = self.directory("memory")
+        if directory is None:
             return None
         try:
-            return int(_read(os.path.join(mount, self.path.lstrip("/"), "memory.limit_in_bytes")))
+            return int(_read(os.path.join(directory, "memory.limit_in_bytes")))
         except (OSError, ValueError):
             return None
 
@@ -280,7 +284,7 @@ class Manager:
         """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile);
         v2: cgroup.freeze, done when cgroup.events says frozen 1."""
         if self.unified_only:
-            directory = os.path.join(self.mounts["unified"], self.path.lstrip("/"))
+            directory = self.directory("freezer")
             _write(os.path.join(directory, "cgroup.freeze"), "1")
             deadline = time.monotonic() + timeout
             while "frozen 1" not in _read(os.path.join(directory, "cgroup.events")):
@@ -300,15 +304,15 @@ class Manager:
 
     def thaw(self):
         if self.unified_only:
-            _write(os.path.join(self.mounts["unified"], self.path.lstrip("/"), "cgroup.freeze"), "0")
+            _write(os.path.join(self.directory("freezer"), "cgroup.freeze"), "0")
             return
         _write(self._freezer_state_file(), "THAWED")
 
     def _freezer_state_file(self):
-        mount = self.mounts.get("freezer")
-        if mount is None:
-            raise OcirunError("this host has no v1 freezer controller (cgroup v2 freezing not supported yet)")
-        return os.path.join(mount, self.path.lstrip("/"), "freezer.state")
+        directory = self.directory("freezer")
+        if directory is None:
+            raise OcirunError("this host has no v1 freezer controller")
+        return os.path.join(directory, "freezer.state")
 
     def join(self, pid):
         for directory in self.directories():

@@ -188,9 +188,12 @@ def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     return best
 
 
-def mount_all(rootfs, mounts, parsed_options, bundle):
+def mount_all(rootfs, mounts, parsed_options, bundle, made=None):
+    """Mount each in order; with `made`, append each destination once mounted."""
     for mount, options in zip(mounts, parsed_options):
         mount_one(rootfs, mount, options, bundle)
+        if made is not None:
+            made.append(mount.destination)
 
 
 def mount_one(rootfs, mount, options, bundle):

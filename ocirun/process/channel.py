@@ -50,6 +50,11 @@ _MAX_MESSAGE = 65536
 _FD_SPACE = _socket.CMSG_SPACE(4)  # room for one passed fd
 
 
+def fd_rights(fd):
+    """The ancillary item that passes `fd` (SCM_RIGHTS) with a sendmsg."""
+    return [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+
+
 class Channel:
     def __init__(self, sock):
         self.sock = sock
@@ -66,8 +71,7 @@ class Channel:
     def send_fd(self, kind, fd, **fields):
         """A message that carries a file descriptor; the receiver finds it as message["fd"]."""
         fields["type"] = kind
-        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
-        self.sock.sendmsg([jsonio.dumps(fields).encode()], rights)
+        self.sock.sendmsg([jsonio.dumps(fields).encode()], fd_rights(fd))
 
     def receive(self):
         """The next message as a dict, or None when every peer has closed its end."""

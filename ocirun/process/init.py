@@ -201,14 +201,10 @@ def prepare_rootfs(plan):
 
 def mount_config_mounts(plan):
     config = plan.config
-    if config.namespace("mount"):
-        rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle)
-        return
     # Sharing the host's mount namespace, each mount is a host mount: keep
     # what has been made, so that a failure from here on undoes exactly that.
-    for mount, options in zip(config.mounts, plan.mount_options):
-        rootfs.mount_one(config.root_path, mount, options, config.bundle)
-        plan.host_mounts_made.append(mount.destination)
+    made = None if config.namespace("mount") else plan.host_mounts_made
+    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle, made)
 
 
 def create_devices(plan):

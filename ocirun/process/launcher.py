@@ -1,7 +1,6 @@
 """The parent side of create: fork stage A, answer it over the channel, and
 return the pid of a container init that is set up and waiting for start."""
 import os
-import sys
 from _signal import SIGKILL
 
 from ocirun.errors import ChildSetupError, OcirunError
@@ -190,18 +189,17 @@ def send_to_seccomp_listener(plan, init_pid, notify_fd):
     """config-linux.md: one container process state per connection to
     listenerPath, with the notify fd as SCM_RIGHTS; a failure is an error."""
     import _socket
-    from ocirun import jsonio
+    from ocirun import hooks, jsonio
     config = plan.config
     state = {"ociVersion": config.oci_version, "fds": ["seccompFd"], "pid": init_pid,
              "metadata": plan.seccomp.listener_metadata,
-             "state": {"ociVersion": config.oci_version, "id": plan.container_id, "status": "creating",
-                       "pid": init_pid, "bundle": config.bundle, "annotations": config.annotations}}
+             "state": hooks.state_document(plan.container_id, init_pid, "creating", config.bundle,
+                                           config.annotations, config.oci_version)}
     path = plan.seccomp.listener_path
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
-        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, notify_fd.to_bytes(4, sys.byteorder))]
-        sock.sendmsg([jsonio.dumps(state).encode()], rights)
+        sock.sendmsg([jsonio.dumps(state).encode()], msg.fd_rights(notify_fd))
     except OSError as e:
         raise OcirunError(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
     finally:
