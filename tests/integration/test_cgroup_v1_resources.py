@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from helpers import CGROUP_ROOT, leftovers, sh
+from helpers import CGROUP_ROOT, create_fails_cleanly, sh
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(CGROUP_ROOT, "memory")),
                                 reason="no v1 memory controller on this host")
@@ -59,19 +59,13 @@ def test_memory_limit_is_enforced(runtime, bundle):
 
 def test_a_value_the_kernel_refuses_names_the_field(runtime, bundle):
     bundle.linux["resources"] = {"cpu": {"quota": 500}}  # below the kernel's 1 ms minimum
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
-    assert result.returncode == 1
-    assert "linux.resources.cpu.quota: write 500 to cpu.cfs_quota_us: Invalid argument" in result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle.set_args(["true"]),
+                         "linux.resources.cpu.quota: write 500 to cpu.cfs_quota_us: Invalid argument")
 
 
 def test_resources_not_implemented_yet_are_refused_by_name(runtime, bundle):
     bundle.linux["resources"] = {"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]}
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1 and "linux.resources.hugepageLimits" in result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle, "linux.resources.hugepageLimits")
 
 
 def test_update_with_runc_flags_and_a_resources_file(runtime, bundle, tmp_path):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from helpers import Bundle, add_user_namespace, leftovers, sh
+from helpers import Bundle, add_user_namespace, create_fails_cleanly, sh
 
 MOUNT_MAP_UID = [{"containerID": 0, "hostID": 1000, "size": 1}]
 MOUNT_MAP_GID = [{"containerID": 0, "hostID": 1001, "size": 1}]
@@ -77,7 +77,4 @@ def test_readonly_idmapped_bind(runtime, bundle, host_dir):
 ], ids=["no-mappings-anywhere", "uid-without-gid", "not-a-bind"])
 def test_bad_idmap_mounts_fail_create(runtime, bundle, host_dir, edit, mentions):
     edit(bundle, str(host_dir))
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1 and mentions in result.stderr, result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle, mentions)

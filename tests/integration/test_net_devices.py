@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from helpers import leftovers, sh
+from helpers import create_fails_cleanly, leftovers, sh
 
 
 def ip(*args, check=True):
@@ -56,11 +56,8 @@ def test_a_name_taken_in_the_container_is_an_error(runtime, bundle, veth):
     host_end, netns = veth
     bundle.add_namespace("network", f"/var/run/netns/{netns}")
     bundle.linux["netDevices"] = {host_end: {"name": "peer0"}}
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
-    assert result.returncode == 1
-    assert f"move {host_end} into the container as peer0: File exists" in result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle.set_args(["true"]),
+                         f"move {host_end} into the container as peer0: File exists")
 
 
 def test_missing_device_fails_create_before_anything_runs(runtime, bundle):
@@ -76,7 +73,5 @@ def test_net_devices_need_a_network_namespace(runtime, bundle, veth):
     host_end, _ = veth
     bundle.remove_namespace("network")
     bundle.linux["netDevices"] = {host_end: {}}
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
-    assert result.returncode == 1 and "needs a network namespace" in result.stderr
+    create_fails_cleanly(runtime, bundle.set_args(["true"]), "needs a network namespace")
     assert ip("link", "show", host_end).returncode == 0

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from helpers import leftovers, read, sh
+from helpers import create_fails_cleanly, leftovers, read, sh
 
 
 def mounts_under(path):
@@ -61,8 +61,5 @@ def test_a_failed_create_leaves_no_host_mount(runtime, bundle, tmp_path, make_it
 def test_what_would_change_the_host_is_refused(runtime, bundle):
     without_mount_namespace(bundle)
     bundle.linux["maskedPaths"] = ["/proc/kcore"]
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle, cid)
-    assert result.returncode == 1
-    assert "linux.maskedPaths: needs a mount namespace (the container shares the host's)" in result.stderr
-    assert mounts_under(bundle.rootfs) == [] and leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle, "linux.maskedPaths: needs a mount namespace (the container shares the host's)")
+    assert mounts_under(bundle.rootfs) == []

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from helpers import leftovers, sh
+from helpers import create_fails_cleanly, sh
 from ocirun.bundles import oci_seccomp_from_containers_profile
 
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"  # Debian: golang-github-containers-common
@@ -156,10 +156,7 @@ def test_bad_profiles_fail_create_naming_the_rule(runtime, bundle, edit, mention
     seccomp = profile(rule(["getpid"], action="SCMP_ACT_LOG"))
     edit(seccomp)
     bundle.linux["seccomp"] = seccomp
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
-    assert result.returncode == 1 and mentions in result.stderr, result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle.set_args(["true"]), mentions)
 
 
 # --- SCMP_ACT_NOTIFY ------------------------------------------------------------------
@@ -233,11 +230,8 @@ def test_notify_with_the_tsync_flag_loads(runtime, bundle, tmp_path):
 def test_notify_with_no_listener_fails_create(runtime, bundle, tmp_path):
     bundle.linux["seccomp"] = profile(rule(["mkdir"], action="SCMP_ACT_NOTIFY"),
                                       listenerPath=str(tmp_path / "nobody.sock"))
-    cid = runtime.new_id()
-    result = runtime("create", "-b", bundle.set_args(["true"]), cid)
-    assert result.returncode == 1
-    assert f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: No such file or directory" in result.stderr
-    assert leftovers(runtime, cid) == []
+    create_fails_cleanly(runtime, bundle.set_args(["true"]),
+                         f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: No such file or directory")
 
 
 def test_compiled_program_is_cached_per_profile_and_root_only(runtime, bundle):
