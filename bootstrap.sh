@@ -42,9 +42,10 @@ demo() {
 run_tests() {
     # runc is the reference the tests compare with; iproute2 makes test namespaces;
     # golang-github-containers-common has podman's default seccomp profile;
-    # qemu, a Debian kernel and virtme-ng boot the cgroup v2 VM (tests/vm).
+    # qemu, a Debian kernel and virtme-ng boot the cgroup v2 VM (tests/vm);
+    # dbus-daemon carries the --systemd-cgroup tests' D-Bus conversation.
     apt_install runc iproute2 util-linux golang-github-containers-common \
-        qemu-system-x86 linux-image-amd64
+        qemu-system-x86 linux-image-amd64 dbus-daemon
     [ -x /opt/vng/bin/vng ] || { python3 -m venv /opt/vng && /opt/vng/bin/pip install -q virtme-ng; }
     "$PREFIX/bin/pip" install -q pytest hypothesis jsonschema referencing
     # pytest from the venv (not `python -m pytest`), so the tests import the

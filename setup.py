@@ -50,7 +50,7 @@ setup(
     packages=find_packages(include=["ocirun", "ocirun.*"]),
     setup_requires=["cffi>=1.15"],
     # pyroute2 is imported only for linux.netDevices: never on a plain start
-    install_requires=["cffi>=1.15", "pyroute2>=0.7"],
+    install_requires=["cffi>=1.15", "pyroute2>=0.7", "jeepney>=0.8"],
     cffi_modules=["cext/build_shim.py:ffibuilder", "cext/build_libseccomp.py:ffibuilder"],
     scripts=["bin/ocirun"],
     zip_safe=False,

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/keyctl.h>
 #include <linux/bpf.h>
+#include <sys/inotify.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
@@ -151,4 +152,48 @@ int ocirun_bpf_prog_attach(int target_fd, int program_fd, unsigned int attach_ty
     attr.attach_type = attach_type;
     attr.attach_flags = flags;
     return (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
+}
+
+/* ids: room for *count program ids attached to target_fd for attach_type;
+ * on return *count is how many there are. */
+int ocirun_bpf_prog_query(int target_fd, unsigned int attach_type, uint32_t *ids, uint32_t *count)
+{
+    union bpf_attr attr;
+    int ret;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = target_fd;
+    attr.query.attach_type = attach_type;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *count;
+    ret = (int)syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr));
+    *count = attr.query.prog_cnt;
+    return ret;
+}
+
+int ocirun_bpf_prog_get_fd_by_id(uint32_t id)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = id;
+    return (int)syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &attr, sizeof(attr));
+}
+
+int ocirun_bpf_prog_detach(int target_fd, int program_fd, unsigned int attach_type)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = target_fd;
+    attr.attach_bpf_fd = program_fd;
+    attr.attach_type = attach_type;
+    return (int)syscall(SYS_bpf, BPF_PROG_DETACH, &attr, sizeof(attr));
+}
+
+int ocirun_inotify_init1(int flags)
+{
+    return inotify_init1(flags);
+}
+
+int ocirun_inotify_add_watch(int fd, const char *path, uint32_t mask)
+{
+    return inotify_add_watch(fd, path, mask);
 }

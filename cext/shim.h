@@ -30,3 +30,8 @@ int ocirun_seccomp_set_mode_filter(unsigned int flags, const void *program, unsi
 int ocirun_bpf_prog_load_cgroup_device(const void *instructions, unsigned int count,
                                        char *log, unsigned int log_size);
 int ocirun_bpf_prog_attach(int target_fd, int program_fd, unsigned int attach_type, unsigned int flags);
+int ocirun_bpf_prog_query(int target_fd, unsigned int attach_type, uint32_t *ids, uint32_t *count);
+int ocirun_bpf_prog_get_fd_by_id(uint32_t id);
+int ocirun_bpf_prog_detach(int target_fd, int program_fd, unsigned int attach_type);
+int ocirun_inotify_init1(int flags);
+int ocirun_inotify_add_watch(int fd, const char *path, uint32_t mask);

@@ -4,6 +4,7 @@ Each wrapper calls one syscall and turns a failure into
 OSError(errno, strerror, what), where `what` names the syscall and its
 object, so a user reads `mount proc on /proc: Permission denied`.
 """
+import errno
 import os
 
 from ocirun._shim import ffi, lib
@@ -217,3 +218,35 @@ def bpf_prog_load_cgroup_device(instructions):
 
 def bpf_prog_attach(target_fd, program_fd, attach_type, flags, what="bpf attach"):
     _check(lib.ocirun_bpf_prog_attach(target_fd, program_fd, attach_type, flags), what)
+
+
+def bpf_prog_query(target_fd, attach_type, what="bpf query"):
+    """The ids of the programs attached to target_fd for attach_type."""
+    room = 64
+    while True:
+        ids = ffi.new("uint32_t[]", room)
+        count = ffi.new("uint32_t *", room)
+        if lib.ocirun_bpf_prog_query(target_fd, attach_type, ids, count) == 0:
+            return [ids[i] for i in range(count[0])]
+        if ffi.errno != errno.ENOSPC:
+            _check(-1, what)
+        room = count[0]
+
+
+def bpf_prog_get_fd_by_id(program_id):
+    return _check(lib.ocirun_bpf_prog_get_fd_by_id(program_id), f"bpf get program {program_id}")
+
+
+def bpf_prog_detach(target_fd, program_fd, attach_type, what="bpf detach"):
+    _check(lib.ocirun_bpf_prog_detach(target_fd, program_fd, attach_type), what)
+
+
+IN_MODIFY = 0x00000002
+
+
+def inotify_init1(flags):
+    return _check(lib.ocirun_inotify_init1(flags), "inotify_init1")
+
+
+def inotify_add_watch(fd, path, mask):
+    return _check(lib.ocirun_inotify_add_watch(fd, os.fsencode(path), mask), f"inotify_add_watch {path}")

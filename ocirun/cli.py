@@ -38,6 +38,7 @@ global options:
   --log FILE               write log lines to FILE
   --log-format text|json   format of those lines (default text)
   --debug                  log debug messages
+  --systemd-cgroup         make each container's cgroup a systemd scope (cgroupsPath slice:prefix:name)
   --version, -v            print the version
 """
 
@@ -46,10 +47,11 @@ FLAG, VALUE, NUMBER = "flag", "value", "number"
 GLOBAL_OPTIONS = {
     "--root": ("root", VALUE), "--log": ("log", VALUE), "--log-format": ("log_format", VALUE),
     "--debug": ("debug", FLAG), "--version": ("version", FLAG), "-v": ("version", FLAG),
+    "--systemd-cgroup": ("systemd_cgroup", FLAG),
     "--help": ("help", FLAG), "-h": ("help", FLAG),
 }
 GLOBAL_DEFAULTS = {"root": "/run/ocirun", "log": None, "log_format": "text", "debug": False,
-                   "version": False, "help": False}
+                   "version": False, "help": False, "systemd_cgroup": False}
 
 _CREATE_OPTIONS = {
     "--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE), "--pid-file": ("pid_file", VALUE),
@@ -195,14 +197,15 @@ def parse_signal(text):
 def cmd_create(args, container_cls):
     container_cls.create(args.id, bundle=args.bundle, root=args.root, pid_file=args.pid_file,
                          no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
-                         preserve_fds=args.preserve_fds)
+                         preserve_fds=args.preserve_fds, systemd_cgroup=args.systemd_cgroup)
     return 0
 
 
 def cmd_run(args, container_cls):
     return container_cls.run(args.id, detach=args.detach, bundle=args.bundle, root=args.root,
                              pid_file=args.pid_file, no_pivot=args.no_pivot,
-                             no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds)
+                             no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
+                             systemd_cgroup=args.systemd_cgroup)
 
 
 def cmd_start(args, container_cls):
@@ -317,7 +320,7 @@ def cmd_events(args, container_cls):
     if args.stats:
         emit("stats", data=container.stats())
         return 0
-    oom = container.oom_eventfd()
+    oom = container.oom_watch()
     try:
         init_exit = [os.pidfd_open(container.record.pid)]  # readable once the init has exited
     except ProcessLookupError:
@@ -327,11 +330,12 @@ def cmd_events(args, container_cls):
         if time.monotonic() >= next_stats:
             emit("stats", data=container.stats())
             next_stats += interval
-        watched = init_exit + ([oom] if oom is not None else [])
+        watched = init_exit + ([oom.fd] if oom is not None else [])
         ready = select.select(watched, [], [], max(0.0, next_stats - time.monotonic()))[0]
-        if oom in ready:
-            os.read(oom, 8)
-            emit("oom")
+        if oom is not None and (oom.fd in ready or init_exit[0] in ready):
+            # an OOM kill of the init itself may be seen only after it has gone
+            for _ in range(oom.new_kills()):
+                emit("oom")
         container = container_cls.load(args.id, args.root)
     return 0
 

@@ -24,7 +24,8 @@ _NOT_YET = {
 
 
 # the linux.resources members implemented (cgroups/v1.py, cgroups/devices.py)
-_RESOURCES_DONE = ("devices", "memory", "cpu", "pids", "blockIO")
+_RESOURCES_DONE = ("devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
+                   "unified")
 
 
 class Frozen:
@@ -185,14 +186,29 @@ class BlockIoResources(Frozen):
                   throttle_write_iops=rates("throttleWriteIOPSDevice"))
 
 
+class NetworkResources(Frozen):
+    __slots__ = ("class_id", "priorities")
+
+    def __init__(self, raw):
+        self._set(class_id=raw.get("classID"),
+                  priorities=tuple((p["name"], p["priority"]) for p in raw.get("priorities") or ()))
+
+
 class Resources(Frozen):
-    """linux.resources, but devices (device_rules): what cgroups/v1.py writes."""
-    __slots__ = ("memory", "cpu", "pids_limit", "block_io")
+    """linux.resources, but devices (device_rules): what cgroups/v1.py and v2.py write."""
+    __slots__ = ("memory", "cpu", "pids_limit", "block_io", "hugepage_limits", "network", "rdma", "unified")
 
     def __init__(self, raw):
         self._set(memory=_optional(MemoryResources, raw.get("memory")), cpu=_optional(CpuResources, raw.get("cpu")),
                   pids_limit=(raw.get("pids") or {}).get("limit"),
-                  block_io=_optional(BlockIoResources, raw.get("blockIO")))
+                  block_io=_optional(BlockIoResources, raw.get("blockIO")),
+                  # (page size, limit) in order
+                  hugepage_limits=tuple((h["pageSize"], h["limit"]) for h in raw.get("hugepageLimits") or ()),
+                  network=_optional(NetworkResources, raw.get("network")),
+                  # device -> (hcaHandles, hcaObjects), either None when unset
+                  rdma={device: (limits.get("hcaHandles"), limits.get("hcaObjects"))
+                        for device, limits in (raw.get("rdma") or {}).items()},
+                  unified=dict(raw.get("unified") or {}))
 
 
 class Hook(Frozen):

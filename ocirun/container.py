@@ -36,16 +36,17 @@ class Container:
 
     @classmethod
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
-               no_new_keyring=False, preserve_fds=0):
-        """Set the container up and leave its init waiting for start."""
+               no_new_keyring=False, preserve_fds=0, systemd_cgroup=False):
+        """Set the container up and leave its init waiting for start.
+        systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py)."""
         from ocirun.cgroups import prime_attach
         prime_attach()
-        return cls._create(container_id, bundle, root, pid_file,
+        return cls._create(container_id, bundle, root, pid_file, systemd_cgroup,
                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                            preserve_fds=preserve_fds)
 
     @classmethod
-    def _create(cls, container_id, bundle, root, pid_file, **launch_options):
+    def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, **launch_options):
         from ocirun.linux.rootfs import host_mount_points
         from ocirun.process.launcher import LaunchPlan, launch_init
         from ocirun.process.startsync import create_fifo, create_status_fifo
@@ -53,11 +54,15 @@ class Container:
         store = StateStore(root)
         plan = LaunchPlan(container_id, config, seccomp_cache=store.seccomp_cache_directory(),
                           **launch_options)  # checks what the schema cannot
+        if systemd_cgroup:
+            from ocirun.cgroups.systemd import SystemdManager
+            plan.cgroup = SystemdManager.for_container(config.cgroups_path, container_id)
+        else:
+            plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         directory = store.create_directory(container_id)
         plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         import fcntl
         fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
-        plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         host_mounts = None if config.namespace("mount") else \
             host_mount_points(config.root_path, config.mounts)
         try:
@@ -71,6 +76,7 @@ class Container:
                 created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
                 annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
                 cgroup_created_from=plan.cgroup.created_from,
+                cgroup_unit=plan.cgroup.unit and [plan.cgroup.unit, plan.cgroup.slice],
                 oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks),
                 host_mounts=host_mounts)
             record.save()
@@ -217,21 +223,31 @@ class Container:
         is a linux.resources object as in config.json."""
         from ocirun import log
         config_module.check_resources(resources, "update: resources")
+        from ocirun.schema import validate_config
+        try:  # the schema's rules for linux.resources, in a document of nothing else
+            validate_config({"ociVersion": OCI_VERSION, "linux": {"resources": resources}})
+        except OcirunError as e:
+            raise OcirunError(str(e).replace("config.json: linux.resources", "update: resources", 1)) from None
         with self._locked():
             status = self.status()
             if status == STOPPED:
                 raise WrongState(f"cannot update container {self.id}: it is stopped")
-            self._cgroup().apply_resources(config_module.Resources(resources),
-                                           log.current.warning_to_stderr_when_unlogged, updating=True,
-                                           where="update: resources")
+            cgroup = self._cgroup()
+            if cgroup.unit:
+                cgroup.set_properties(config_module.Resources(resources))
+            if resources.get("devices"):
+                cgroup.apply_device_rules(config_module.DeviceRule(rule) for rule in resources["devices"])
+            cgroup.apply_resources(config_module.Resources(resources),
+                                   log.current.warning_to_stderr_when_unlogged, updating=True,
+                                   where="update: resources")
 
     def stats(self):
         """The data of runc's "stats" event."""
         check_allowed("stats", self.id, self.status())
         return self._cgroup().stats()
 
-    def oom_eventfd(self):
-        return self._cgroup().oom_eventfd()
+    def oom_watch(self):
+        return self._cgroup().oom_watch()
 
     def pids(self):
         """Host pids of every process in the container's cgroup."""
@@ -264,6 +280,10 @@ class Container:
         from ocirun.cgroups import mounted_hierarchies
         paths = self.record.cgroup_paths or []
         mounts = mounted_hierarchies()
+        if self.record.cgroup_unit:
+            from ocirun.cgroups.systemd import SystemdManager
+            unit, slice_name = self.record.cgroup_unit
+            return SystemdManager(unit, slice_name, mounts, owned=True)
         # the container's path is the same under every hierarchy
         for mount in mounts.values():
             for path in paths:

@@ -28,7 +28,7 @@ def document():
             "namespaces": list(NAMESPACE_TYPES),
             "capabilities": list(CAPABILITY_NAMES),
             # placement in v1 and v2 hierarchies; of the resources, devices on v1
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": list(seccomp.ACTIONS),

@@ -65,7 +65,8 @@ class ContainerState:
               "owner", "annotations", "cgroup_paths", "oci_version",
               "hooks",  # the startContainer, poststart and poststop hooks, as in config.json
               "host_mounts",  # without a mount namespace: its mounts on the host, to undo
-              "cgroup_created_from")  # the parent cgroups create made, for delete to remove
+              "cgroup_created_from",  # the parent cgroups create made, for delete to remove
+              "cgroup_unit")  # with --systemd-cgroup: [unit, slice]
 
     def __init__(self, directory, **fields):
         self.directory = directory

@@ -13,6 +13,10 @@ from _signal import SIGKILL
 from ocirun.errors import ConfigError, OcirunError
 
 DEFAULT_PARENT = "/ocirun"
+# options of a v1 cgroup mount that name no controller (systemd mounts its
+# hierarchy "rw,xattr,name=systemd")
+_V1_MOUNT_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none",
+                   "favordynmods"}
 
 
 def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
@@ -26,7 +30,7 @@ def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
             if fstype == "cgroup2":
                 hierarchies.setdefault("unified", fields[4])
             elif fstype == "cgroup":
-                names = [o for o in options.split(",") if o not in ("rw", "ro") and "=" not in o
+                names = [o for o in options.split(",") if o not in _V1_MOUNT_FLAGS and "=" not in o
                          or o.startswith("name=")]
                 hierarchies.setdefault(",".join(sorted(names)), fields[4])
     return hierarchies
@@ -104,6 +108,9 @@ def container_cgroup_path(cgroups_path, container_id):
 class Manager:
     """One container's cgroup, `path`, in each hierarchy of `mounts` (name -> mount point)."""
 
+    places_stage_a = False  # the systemd driver's: see systemd.SystemdManager
+    unit = None  # the systemd driver's unit name
+
     def __init__(self, path, mounts, owned=True, created_from=None):
         self.path = path
         self.mounts = mounts
@@ -113,6 +120,7 @@ class Manager:
         # the shallowest parent of path that create() made, which destroy()
         # removes again when nothing else lives there (None: only the leaf)
         self.created_from = created_from
+        self._hybrid = None
 
     @classmethod
     def for_container(cls, cgroups_path, container_id):
@@ -130,7 +138,18 @@ class Manager:
         else:
             mount = next((m for name, m in self.mounts.items()
                           if name != "unified" and controller in name.split(",")), None)
+            if mount is None and controller in self.hybrid_controllers():
+                mount = self.mounts["unified"]
         return os.path.join(mount, self.path.lstrip("/")) if mount else None
+
+    def hybrid_controllers(self):
+        """On a v1 host, the controllers bound to its unified hierarchy (a
+        hybrid layout: hugetlb on this machine), which take v2's files."""
+        if self.unified_only or "unified" not in self.mounts:
+            return set()
+        if self._hybrid is None:
+            self._hybrid = set(_read(os.path.join(self.mounts["unified"], "cgroup.controllers")).split())
+        return self._hybrid
 
     def create(self):
         """Make the cgroup in every hierarchy; one that already holds processes
@@ -153,6 +172,8 @@ class Manager:
                     # a parent made by someone else may have none either
                     _inherit_cpuset(directory)
         self.owned = True
+        if self.unified_only:
+            self.enable_all_controllers()
         if shallowest < len(parts) - 1 and "/" + "/".join(parts[:shallowest + 1]) != DEFAULT_PARENT:
             self.created_from = "/" + "/".join(parts[:shallowest + 1])
 
@@ -178,8 +199,19 @@ class Manager:
         try:
             target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
+                # an update replaces the rules: the new program goes in before
+                # the old ones come out, so no device is ever unguarded
+                previous = _sys.bpf_prog_query(target, _sys.BPF_CGROUP_DEVICE,
+                                               what=f"list the device programs of {directory}")
                 _sys.bpf_prog_attach(target, program, _sys.BPF_CGROUP_DEVICE, _sys.BPF_F_ALLOW_MULTI,
                                      what=f"attach the device program to {directory}")
+                for program_id in previous:
+                    old = _sys.bpf_prog_get_fd_by_id(program_id)
+                    try:
+                        _sys.bpf_prog_detach(target, old, _sys.BPF_CGROUP_DEVICE,
+                                             what=f"detach the previous device program of {directory}")
+                    finally:
+                        os.close(old)
             finally:
                 os.close(target)
         finally:
@@ -195,14 +227,23 @@ class Manager:
         for what the spec lets a runtime skip.  updating: the cgroup has limits
         already, which decide the order of some v1 writes."""
         from ocirun.cgroups import v1, v2
-        if self.unified_only:
-            try:
+        try:
+            if self.unified_only:
                 planned = v2.writes(resources)
-            except ConfigError as e:
-                raise OcirunError(str(e).replace("linux.resources", where, 1)) from None
-            self._enable_controllers({controller for controller, *_ in planned})
-        else:
-            planned = v1.writes(resources, self._current_memory_limit() if updating else None)
+            else:
+                planned = v1.writes(resources, self._current_memory_limit() if updating else None)
+                hybrid = self.hybrid_controllers()
+                if resources.hugepage_limits and "hugetlb" in hybrid:
+                    planned = [w for w in planned if w[0] != "hugetlb"] + \
+                        v1.hugetlb_writes(resources.hugepage_limits, "max")
+        except ConfigError as e:
+            raise OcirunError(str(e).replace("linux.resources", where, 1)) from None
+        if updating and resources.memory and resources.memory.check_before_update:
+            self._check_memory_usage(resources.memory.limit, where)
+        on_unified = {controller for controller, *_ in planned
+                      if self.unified_only or controller in self.hybrid_controllers()}
+        if on_unified:
+            self._enable_controllers(on_unified, unified_keys=bool(resources.unified))
         for controller, names, value, field in planned:
             field_name = f"{where}.{field}"
             if names is None:
@@ -224,6 +265,9 @@ class Manager:
                     warn(f"{message}; ignored, as the kernel no longer limits kernel memory")
                     continue
                 raise OcirunError(message) from None
+            if field in v1.BEST_EFFORT and value != -1 and _read(path) != str(value):
+                # 6.x kernels take a kmem limit and keep it unlimited
+                warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
 
     def stats(self):
         """runc's stats (cpu, memory, pids, blkio) from the v1 or v2 files."""
@@ -232,29 +276,25 @@ class Manager:
             return stats.collect_v2(self.directory("cpu"))
         return stats.collect(self.directory)
 
-    def oom_eventfd(self):
-        """An eventfd the kernel signals on each OOM in the container's memory
-        cgroup (v1 cgroup.event_control), or None without a v1 memory controller
-        (v2's memory.events would need inotify: not done yet)."""
-        directory = None if self.unified_only else self.directory("memory")
+    def oom_watch(self):
+        """A watch (oom.py) whose fd turns readable when the kernel's OOM killer
+        acts in the container's memory cgroup, or None without a memory controller."""
+        from ocirun.cgroups import oom
+        directory = self.directory("memory")
         if directory is None:
             return None
-        event = os.eventfd(0, os.EFD_CLOEXEC)
-        control = os.open(os.path.join(directory, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _write(os.path.join(directory, "cgroup.event_control"), f"{event} {control}")
-        except OSError:
-            os.close(event)
-            raise
-        finally:
-            os.close(control)  # the kernel keeps its own reference
-        return event
+        return oom.MemoryEventsWatch(directory) if self.unified_only else oom.EventfdWatch(directory)
 
-    def _enable_controllers(self, controllers):
+    def _enable_controllers(self, controllers, unified_keys=False):
         """cgroup v2: a controller's files appear in a cgroup only once every
-        ancestor enables it in cgroup.subtree_control."""
+        ancestor enables it in cgroup.subtree_control.  unified_keys: some
+        names come from linux.resources.unified, whose file prefix need not be
+        a controller (irq.pressure): those are only enabled where they exist."""
         mount = self.mounts["unified"]
         available = set(_read(os.path.join(mount, "cgroup.controllers")).split())
+        controllers.discard(None)
+        if unified_keys:
+            controllers &= available
         missing = controllers - available
         if missing:
             raise OcirunError(f"config.json: linux.resources: this host's cgroup v2 has no "
@@ -270,6 +310,33 @@ class Manager:
                     _write(control, " ".join(f"+{c}" for c in sorted(wanted)))
                 except OSError as e:
                     raise OcirunError(f"cgroup {directory}: enable {', '.join(sorted(wanted))}: {e.strerror}") from None
+
+    def enable_all_controllers(self):
+        """cgroup v2, at create: every controller the parent has, as runc does,
+        so that stats and memory.events exist without limits being set; best
+        effort, one by one (a parent with processes of its own refuses)."""
+        mount = self.mounts["unified"]
+        directory = mount
+        for part in [""] + self.path.strip("/").split("/")[:-1]:
+            directory = os.path.join(directory, part) if part else directory
+            available = _read(os.path.join(directory, "cgroup.controllers")).split()
+            control = os.path.join(directory, "cgroup.subtree_control")
+            for controller in set(available) - set(_read(control).split()):
+                try:
+                    _write(control, f"+{controller}")
+                except OSError:
+                    pass
+
+    def _check_memory_usage(self, new_limit, where):
+        """memory.checkBeforeUpdate: refuse a limit below what the container uses now."""
+        if new_limit is None or new_limit < 0:
+            return
+        directory = self.directory("memory")
+        name = "memory.current" if self.unified_only else "memory.usage_in_bytes"
+        usage = int(_read(os.path.join(directory, name)))
+        if new_limit < usage:
+            raise OcirunError(f"{where}.memory.limit: {new_limit} is below the container's current "
+                              f"memory usage {usage} (checkBeforeUpdate)")
 
     def _current_memory_limit(self):
         directory = self.directory("memory")

@@ -25,7 +25,40 @@ def collect(directory_of):
             "ioServiceBytesRecursive": _blkio(blkio, "blkio.throttle.io_service_bytes_recursive"),
             "ioServicedRecursive": _blkio(blkio, "blkio.throttle.io_serviced_recursive"),
         }
+    hugetlb = _hugetlb(directory_of("hugetlb"))
+    if hugetlb:
+        stats["hugetlb"] = hugetlb
     return stats
+
+
+def page_sizes(hugepages="/sys/kernel/mm/hugepages"):
+    """The kernel's huge page sizes as cgroup file names give them: 2MB, 1GB."""
+    sizes = []
+    for entry in sorted(os.listdir(hugepages)) if os.path.isdir(hugepages) else ():
+        kilobytes = int(entry[len("hugepages-"):-len("kB")])
+        for unit, scale in (("GB", 1 << 20), ("MB", 1 << 10), ("KB", 1)):
+            if kilobytes % scale == 0:
+                sizes.append(f"{kilobytes // scale}{unit}")
+                break
+    return sizes
+
+
+def _hugetlb(directory):
+    """Per page size: usage, max usage and failures (v1 files), or on v2 (a
+    hybrid host's hugetlb included) current usage and the "max" event count."""
+    if not directory:
+        return None
+    out = {}
+    for size in page_sizes():
+        prefix = f"hugetlb.{size}"
+        if os.path.exists(os.path.join(directory, f"{prefix}.usage_in_bytes")):
+            out[size] = {"usage": _int(directory, f"{prefix}.usage_in_bytes"),
+                         "max": _int(directory, f"{prefix}.max_usage_in_bytes"),
+                         "failcnt": _int(directory, f"{prefix}.failcnt")}
+        elif os.path.exists(os.path.join(directory, f"{prefix}.current")):
+            out[size] = {"usage": _int(directory, f"{prefix}.current"), "max": 0,
+                         "failcnt": _key_values(directory, f"{prefix}.events").get("max", 0)}
+    return out
 
 
 def _cpu(cpuacct, cpu):
@@ -112,4 +145,7 @@ def collect_v2(directory):
             if key in counters:
                 entries.append({"major": int(major), "minor": int(minor), "op": op, "value": int(counters[key])})
     stats["blkio"] = {"ioServiceBytesRecursive": entries}
+    hugetlb = _hugetlb(directory)
+    if hugetlb:
+        stats["hugetlb"] = hugetlb
     return stats

@@ -5,6 +5,8 @@ written to, and in what order (devices: devices.py).
 puts each value in the container's directory of the hierarchy that has the
 controller, and an absent controller or file is an error naming the field.
 """
+from ocirun.errors import ConfigError
+
 # blockIO's throttle members: (Resources attribute, v1 file suffix, v2 io.max key, field)
 THROTTLES = (("throttle_read_bps", "read_bps_device", "rbps", "throttleReadBpsDevice"),
              ("throttle_write_bps", "write_bps_device", "wbps", "throttleWriteBpsDevice"),
@@ -44,6 +46,36 @@ def writes(resources, current_memory_limit=None):
     block_io = resources.block_io
     if block_io:
         out += _block_io_writes(block_io)
+    out += hugetlb_writes(resources.hugepage_limits, "limit_in_bytes")
+    network = resources.network
+    if network:
+        if network.class_id is not None:
+            out.append(("net_cls", "net_cls.classid", network.class_id, "network.classID"))
+        for name, priority in network.priorities:
+            out.append(("net_prio", "net_prio.ifpriomap", f"{name} {priority}", "network.priorities"))
+    out += rdma_writes(resources.rdma)
+    if resources.unified:
+        raise ConfigError("linux.resources.unified: needs cgroup v2, and this host runs cgroup v1")
+    return out
+
+
+def hugetlb_writes(limits, suffix):
+    """hugepageLimits: one file per page size, named as the kernel names it
+    ("2MB"); suffix: limit_in_bytes on v1, max on v2."""
+    return [("hugetlb", f"hugetlb.{page_size}.{suffix}", limit, f"hugepageLimits[{i}]")
+            for i, (page_size, limit) in enumerate(limits)]
+
+
+def rdma_writes(rdma):
+    """rdma.max, the same on v1 and v2: a line per device, unset limits left out."""
+    out = []
+    for device, (handles, objects) in rdma.items():
+        line = device
+        if handles is not None:
+            line += f" hca_handle={handles}"
+        if objects is not None:
+            line += f" hca_object={objects}"
+        out.append(("rdma", "rdma.max", line, f"rdma.{device}"))
     return out
 
 

@@ -4,7 +4,7 @@ conversions runc and crun use.  `writes` is pure, like v1.writes.
 Fields v2 has no file for are errors naming them (realtime cpu, swappiness,
 disableOOMKiller, leafWeight); kernel memory limits, gone from the kernel,
 are warnings (v1.BEST_EFFORT)."""
-from ocirun.cgroups.v1 import THROTTLES
+from ocirun.cgroups.v1 import THROTTLES, hugetlb_writes, rdma_writes
 from ocirun.errors import ConfigError
 
 
@@ -83,4 +83,22 @@ def writes(resources):
         for attribute, _, key, field in THROTTLES:
             for device in getattr(block_io, attribute):
                 out.append(("io", "io.max", f"{device.major}:{device.minor} {key}={device.rate}", f"blockIO.{field}"))
+    out += hugetlb_writes(resources.hugepage_limits, "max")
+    if resources.network and (resources.network.class_id is not None or resources.network.priorities):
+        raise ConfigError("linux.resources.network: cgroup v2 has no net_cls or net_prio controller")
+    out += rdma_writes(resources.rdma)
+    out += unified_writes(resources.unified)
+    return out
+
+
+def unified_writes(unified):
+    """linux.resources.unified: file name -> value, written as given and last,
+    so they override the fields above (as runc does).  The controller is the
+    file name's prefix; cgroup.* files belong to no controller."""
+    out = []
+    for name, value in unified.items():
+        if "/" in name or name in (".", "..") or "." not in name:
+            raise ConfigError(f"linux.resources.unified: {name!r} is not a cgroup file name")
+        controller = name.split(".", 1)[0]
+        out.append((None if controller == "cgroup" else controller, name, value, f"unified.{name}"))
     return out

@@ -56,7 +56,7 @@ _RECURSIVE_ATIME = {
 _IDMAP_OPTIONS = ("idmap", "ridmap")  # see idmap.py
 
 # flags a bind remount may change; the rest come from the mount as it is
-_BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
+BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
                        | _sys.MS_NOATIME | _sys.MS_NODIRATIME | _sys.MS_RELATIME
                        | _sys.MS_STRICTATIME | _sys.MS_NOSYMFOLLOW)
 # statvfs f_flag bits that the kernel locks in a user namespace and that a
@@ -188,15 +188,17 @@ def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     return best
 
 
-def mount_all(rootfs, mounts, parsed_options, bundle, made=None):
-    """Mount each in order; with `made`, append each destination once mounted."""
+def mount_all(rootfs, mounts, parsed_options, bundle, made=None, cgroups=None):
+    """Mount each in order; with `made`, append each destination once mounted.
+    cgroups: (the container's cgroups.Manager, whether it has a cgroup
+    namespace), for mounts of type cgroup and cgroup2."""
     for mount, options in zip(mounts, parsed_options):
-        mount_one(rootfs, mount, options, bundle)
+        mount_one(rootfs, mount, options, bundle, cgroups)
         if made is not None:
             made.append(mount.destination)
 
 
-def mount_one(rootfs, mount, options, bundle):
+def mount_one(rootfs, mount, options, bundle, cgroups=None):
     source = mount.source
     if options.is_bind:
         source = os.path.join(bundle, source) if source and not source.startswith("/") else source
@@ -207,8 +209,6 @@ def mount_one(rootfs, mount, options, bundle):
             raise _sys.SyscallError(e.errno, e.strerror, f"mount source {source}") from None
     else:
         for_file = False
-        if mount.type == "cgroup" or mount.type == "cgroup2":
-            raise ConfigError(f"config.json: mounts: {mount.destination}: cgroup mounts not supported yet")
     try:
         target = resolve_in_root(rootfs, mount.destination)
         _make_mount_point(target, for_file)
@@ -222,10 +222,13 @@ def mount_one(rootfs, mount, options, bundle):
             _sys.move_mount(options.idmapped_fd, target, what=f"{what} (id-mapped)")
         else:
             _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
-        if flags & _BIND_REMOUNT_FLAGS or options.cleared & _BIND_REMOUNT_FLAGS:
-            remount_bind(target, flags & _BIND_REMOUNT_FLAGS, options.cleared, what)
+        if flags & BIND_REMOUNT_FLAGS or options.cleared & BIND_REMOUNT_FLAGS:
+            remount_bind(target, flags & BIND_REMOUNT_FLAGS, options.cleared, what)
     elif options.copy_up:
         mount_tmpfs_copying_up(target, flags, options.data, what)
+    elif mount.type in ("cgroup", "cgroup2") and cgroups is not None:
+        from ocirun.linux import cgroupfs
+        cgroupfs.mount(target, mount.type, options, *cgroups, what)
     else:
         _sys.mount(source, target, mount.type, flags, options.data, what)
     for propagation in options.propagation:

@@ -4,6 +4,8 @@ JSON object per packet.
     parent (ocirun create)          stage A (namespaces)              init (container pid 1)
     ──────────────────────          ────────────────────              ──────────────────────
     fork ─────────────────────────▶ join cgroup; setns/unshare user
+    (--systemd-cgroup: start the unit
+     with stage A in it; CGROUP_JOINED ▶ instead of joining, wait for it)
                                 ◀── USERNS_READY          (only with a new user namespace)
     write uid_map, gid_map
     ID_MAPS_WRITTEN ──────────────▶ setns/unshare the rest; fork ───▶

@@ -30,7 +30,12 @@ def run_stage_a(plan, channel):
     step = "enter cgroup"
     try:
         config = plan.config
-        if plan.child_joins_cgroup:
+        if plan.cgroup.places_stage_a:
+            # the parent has systemd put this process in the container's unit
+            reply = channel.receive()
+            if not reply or reply["type"] != msg.CGROUP_JOINED:
+                os._exit(1)
+        elif plan.child_joins_cgroup:
             plan.cgroup.join(os.getpid())
         step = "enter user namespace"
         user_ns = config.namespace("user")
@@ -204,7 +209,10 @@ def mount_config_mounts(plan):
     # Sharing the host's mount namespace, each mount is a host mount: keep
     # what has been made, so that a failure from here on undoes exactly that.
     made = None if config.namespace("mount") else plan.host_mounts_made
-    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle, made)
+    if plan.mounts_cgroups:  # the container's cgroup directories must exist, with the init in them
+        await_parent(plan, msg.CGROUP_JOINED)
+    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle, made,
+                     (plan.cgroup, config.namespace("cgroup") is not None))
 
 
 def create_devices(plan):

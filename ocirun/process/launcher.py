@@ -67,7 +67,10 @@ class LaunchPlan:
         # (EINVAL: the new cpu cgroup has no real-time budget), and it is the
         # container's cgroup whose limits must apply.
         # Likewise a memory policy must name nodes the container's cpuset allows.
-        self.init_waits_for_cgroup = config.process.scheduler is not None or config.memory_policy is not None
+        # A mount of the container's cgroups needs them made, too.
+        self.mounts_cgroups = any(m.type in ("cgroup", "cgroup2") for m in config.mounts)
+        self.init_waits_for_cgroup = (config.process.scheduler is not None or config.memory_policy is not None
+                                      or self.mounts_cgroups)
 
 
 def launch_init(plan):
@@ -82,7 +85,7 @@ def launch_init(plan):
         idmapped_trees = idmap.open_idmapped_trees(plan.config, plan.mount_options, plan.config.bundle)
     try:
         parent_end, child_end = Channel.pair()
-        if plan.child_joins_cgroup:
+        if plan.child_joins_cgroup and not plan.cgroup.places_stage_a:
             create_cgroup(plan)
         stage_a = os.fork()
         if stage_a == 0:
@@ -108,7 +111,16 @@ def await_init(plan, stage_a, parent_end):
     hooks_requested = False
     seccomp_fd = None  # the init's notify fd, until the init's pid is known
     try:
-        if not plan.child_joins_cgroup:
+        if plan.cgroup.places_stage_a:
+            # systemd makes the cgroup with a process in it: stage A, waiting
+            # for this before it makes the namespaces the init will inherit
+            try:
+                create_cgroup(plan, stage_a)
+            except BaseException:
+                kill_quietly(stage_a)  # it would wait for us forever
+                raise
+            parent_end.send(msg.CGROUP_JOINED)
+        elif not plan.child_joins_cgroup:
             # meanwhile stage A unshares and forks: mkdir in cgroupfs waits on
             # the cgroup mutex, which an attach in progress elsewhere holds
             create_cgroup(plan)
@@ -124,7 +136,7 @@ def await_init(plan, stage_a, parent_end):
                 parent_end.send(msg.ID_MAPS_WRITTEN)
             elif kind == msg.INIT_PID:
                 init_pid = message["pid"]
-                if not plan.child_joins_cgroup:
+                if not plan.child_joins_cgroup and not plan.cgroup.places_stage_a:
                     plan.cgroup.join(init_pid)
                 if plan.config.net_devices:
                     move_net_devices(plan, init_pid)
@@ -167,9 +179,12 @@ def await_init(plan, stage_a, parent_end):
         os.waitpid(stage_a, 0)
 
 
-def create_cgroup(plan):
-    """The container's cgroup, with its limits set before any process joins it."""
+def create_cgroup(plan, first_pid=None):
+    """The container's cgroup, with its limits set before any process joins it
+    (with the systemd driver, whose unit needs one, once first_pid is in)."""
     plan.cgroup.create()
+    if first_pid is not None:
+        plan.cgroup.start_unit(first_pid, plan.config.resources)
     if plan.config.device_rules:
         plan.cgroup.apply_device_rules(plan.config.device_rules)
     if plan.config.resources:

@@ -94,17 +94,19 @@ class Runtime:
         self.command = list(command)
         self.root = str(root)
         self.ids = []  # every id handed out, for the teardown checks
+        self.global_args = ()  # given to every call that names none
 
     def new_id(self, hint="c"):
         container_id = f"oci-test-{hint}-{uuid.uuid4().hex[:10]}"
         self.ids.append(container_id)
         return container_id
 
-    def argv(self, *args, global_args=()):
+    def argv(self, *args, global_args=None):
         """The command line; a Bundle among args is saved and stands for its path."""
+        global_args = self.global_args if global_args is None else global_args
         return self.command + ["--root", self.root, *global_args, *map(_argument, args)]
 
-    def __call__(self, *args, input=None, timeout=TIMEOUT, global_args=(), **popen_options):
+    def __call__(self, *args, input=None, timeout=TIMEOUT, global_args=None, **popen_options):
         """Run `ocirun --root R ARGS...`; never raises on a non-zero exit.
 
         stdout and stderr go to files, not pipes: a created or detached container keeps
@@ -222,6 +224,34 @@ def _path(bundle):
 def unified_only():
     """Whether this host is cgroup v2 alone (as in the tests' VM)."""
     return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A block device of the test's own, on an 8 MiB file (the VM's root is
+    9p): (major, minor, its name under /sys/block)."""
+    backing = tmp_path / "disk"
+    backing.write_bytes(b"\0" * (8 << 20))
+    device = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    rdev = os.stat(device).st_rdev
+    yield os.major(rdev), os.minor(rdev), os.path.basename(device)
+    subprocess.run(["losetup", "-d", device], check=True)
+
+
+def mounted_cgroups_of(pid):
+    """{controllers: path} from /proc/PID/cgroup for the hierarchies this host
+    mounts ("" for the unified one).  A hierarchy can outlive its mount (a
+    test's net_cls one, say): nothing reaches it, so it is left out."""
+    from ocirun.cgroups import mounted_hierarchies
+    mounted = {"" if name == "unified" else name for name in mounted_hierarchies()}
+    placed = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if ",".join(sorted(controllers.split(","))) in mounted or controllers in mounted:
+                placed[controllers] = path
+    return placed
 
 
 def cgroup_dirs(container_id):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import Bundle, add_user_namespace, cgroup_dirs, read, sh, wait_until
+from helpers import Bundle, add_user_namespace, cgroup_dirs, mounted_cgroups_of, read, sh, wait_until
 
 NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "uts": "uts", "ipc": "ipc",
             "cgroup": "cgroup", "time": "time", "user": "user"}
@@ -173,8 +173,8 @@ def test_init_is_in_the_container_cgroup_in_every_hierarchy(runtime, bundle):
     assert dirs
     for directory in dirs:
         assert pid in [int(line) for line in read(os.path.join(directory, "cgroup.procs")).split()], directory
-    for line in read(f"/proc/{pid}/cgroup").splitlines():
-        assert line.endswith(f"/ocirun/{cid}"), line
+    for controllers, path in mounted_cgroups_of(pid).items():
+        assert path == f"/ocirun/{cid}", controllers
 
 
 def test_cgroup_namespace_is_rooted_at_the_container_cgroup(runtime, bundle):

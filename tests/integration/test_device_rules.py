@@ -1,7 +1,9 @@
 """linux.resources.devices: what the kernel lets the container's processes
 open, on the v1 devices controller here and, in the cgroup v2 VM
 (tests/vm), through the eBPF device program; and what a v1 cgroup lists."""
+import json
 import os
+import time
 
 import pytest
 
@@ -47,3 +49,39 @@ def test_the_cgroup_lists_the_rules(runtime, bundle):
     assert "b 8:* r" in listed and "c 1:3 rwm" in listed and "c 136:* rwm" in listed
     assert "a *:* rwm" not in listed
     runtime.delete(cid)
+
+
+@needs_device_rules
+def test_update_replaces_the_rules(runtime, bundle, tmp_path):
+    """The container tries /dev/mem-test every 50 ms and reports each time the
+    cgroup lets it through (the driver itself may still refuse: ENXIO here):
+    allowed by update, then denied again by the next (on v2, the previous
+    program must be detached, or its verdict would still count)."""
+    bundle.linux["resources"] = {"devices": [DENY_ALL]}
+    bundle.linux["devices"] = [MEM]
+    for capabilities in bundle.process["capabilities"].values():
+        capabilities.append("CAP_SYS_RAWIO")
+    bundle.bind("/out", str(tmp_path))
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(sh(
+        "while :; do head -c1 /dev/mem-test 2>&1 >/dev/null | grep -q 'not permitted' || echo opened > /out/seen;"
+        " sleep 0.05; done")), cid)
+    seen = tmp_path / "seen"
+    time.sleep(0.5)
+    assert not seen.exists()
+    allow = {"allow": True, "type": "c", "major": 1, "minor": 1, "access": "r"}
+    runtime.ok("update", "-r", "-", cid, input=json.dumps({"devices": [DENY_ALL, allow]}))
+    wait_for(seen.exists)
+    runtime.ok("update", "-r", "-", cid, input=json.dumps({"devices": [DENY_ALL]}))
+    time.sleep(0.2)
+    seen.unlink()
+    time.sleep(0.5)
+    assert not seen.exists()
+    runtime.delete(cid, force=True)
+
+
+def wait_for(condition, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

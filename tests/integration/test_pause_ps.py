@@ -1,4 +1,5 @@
-"""pause, resume and ps on cgroup v1 (freezer), as runc's."""
+"""pause, resume and ps, as runc's: the freezer on cgroup v1, cgroup.freeze
+on v2 (run in the VM by tests/vm)."""
 import json
 import time
 

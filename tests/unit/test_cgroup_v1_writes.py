@@ -36,3 +36,23 @@ def test_pids_zero_or_negative_is_max():
 def test_block_io_devices():
     assert files({"blockIO": {"weight": 300, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]}}) == [
         ("blkio.weight|blkio.bfq.weight", 300), ("blkio.throttle.read_bps_device", "8:0 1048576")]
+
+
+def test_page_sizes_are_named_as_cgroup_files_name_them(tmp_path):
+    from ocirun.cgroups.stats import page_sizes
+    for name in ("hugepages-2048kB", "hugepages-1048576kB", "hugepages-64kB"):
+        (tmp_path / name).mkdir()
+    assert page_sizes(str(tmp_path)) == ["1GB", "2MB", "64KB"]
+
+
+def test_mount_flags_are_not_controllers(tmp_path):
+    from ocirun.cgroups import mounted_hierarchies
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "30 25 0:26 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd\n"
+        "31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+        "32 25 0:28 / /sys/fs/cgroup/cpuset rw,nosuid - cgroup cgroup rw,cpuset,clone_children\n"
+        "33 25 0:29 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+    assert mounted_hierarchies(str(mountinfo)) == {
+        "name=systemd": "/sys/fs/cgroup/systemd", "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+        "cpuset": "/sys/fs/cgroup/cpuset", "unified": "/sys/fs/cgroup/unified"}

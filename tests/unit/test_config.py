@@ -37,7 +37,6 @@ def test_typed_view(bundle):
 
 @pytest.mark.parametrize("section, key, value, name", [
     ("process", "terminal", True, "process.terminal"),
-    ("linux", "resources", {"network": {"classID": 1}}, "linux.resources.network"),
 ])
 def test_unimplemented_fields_are_refused_by_name(bundle, section, key, value, name):
     raw = default_config()
