@@ -32,6 +32,11 @@ commands:
                            runc's JSON events: with --stats one "stats" event, else one per interval
   ps [--format table|json] ID [PS ARGS...]
                            the container's processes (json: their pids; table: ps -ef lines)
+  exec [--process FILE | options] ID [ARGS...]
+                           run a process in the container: --cwd DIR, -e/--env K=V, -u/--user UID[:GID],
+                           -g/--additional-gids GID, -c/--cap CAP, --no-new-privs, --apparmor P,
+                           --process-label L, -t/--tty with --console-socket PATH, -d/--detach,
+                           --pid-file FILE, --preserve-fds N, --ignore-paused
 
 global options:
   --root DIR               state directory (default /run/ocirun)
@@ -42,7 +47,7 @@ global options:
   --version, -v            print the version
 """
 
-FLAG, VALUE, NUMBER = "flag", "value", "number"
+FLAG, VALUE, NUMBER, LIST = "flag", "value", "number", "list"  # LIST: repeatable, values collected
 
 GLOBAL_OPTIONS = {
     "--root": ("root", VALUE), "--log": ("log", VALUE), "--log-format": ("log_format", VALUE),
@@ -56,10 +61,10 @@ GLOBAL_DEFAULTS = {"root": "/run/ocirun", "log": None, "log_format": "text", "de
 _CREATE_OPTIONS = {
     "--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE), "--pid-file": ("pid_file", VALUE),
     "--no-pivot": ("no_pivot", FLAG), "--no-new-keyring": ("no_new_keyring", FLAG),
-    "--preserve-fds": ("preserve_fds", NUMBER),
+    "--preserve-fds": ("preserve_fds", NUMBER), "--console-socket": ("console_socket", VALUE),
 }
 _CREATE_DEFAULTS = {"bundle": ".", "pid_file": None, "no_pivot": False, "no_new_keyring": False,
-                    "preserve_fds": 0}
+                    "preserve_fds": 0, "console_socket": None}
 
 # runc update's flags -> (destination, path in linux.resources)
 _UPDATE_FLAGS = {
@@ -99,6 +104,19 @@ COMMANDS = {
                 **{flag: (dest, VALUE) for flag, (dest, _) in _UPDATE_FLAGS.items()}},
                {"resources": None, **{dest: None for dest, _ in _UPDATE_FLAGS.values()}}, ("id",)),
     "resume": ({}, {}, ("id",)),
+    "exec": ({"--process": ("process", VALUE), "-p": ("process", VALUE), "--cwd": ("cwd", VALUE),
+              "--env": ("env", LIST), "-e": ("env", LIST), "--user": ("user", VALUE), "-u": ("user", VALUE),
+              "--additional-gids": ("additional_gids", LIST), "-g": ("additional_gids", LIST),
+              "--cap": ("cap", LIST), "-c": ("cap", LIST), "--no-new-privs": ("no_new_privs", FLAG),
+              "--apparmor": ("apparmor", VALUE), "--process-label": ("process_label", VALUE),
+              "--tty": ("tty", FLAG), "-t": ("tty", FLAG), "--console-socket": ("console_socket", VALUE),
+              "--detach": ("detach", FLAG), "-d": ("detach", FLAG), "--pid-file": ("pid_file", VALUE),
+              "--preserve-fds": ("preserve_fds", NUMBER), "--ignore-paused": ("ignore_paused", FLAG)},
+             {"process": None, "cwd": None, "env": [], "user": None, "additional_gids": [], "cap": [],
+              "no_new_privs": False, "apparmor": None, "process_label": None, "tty": False,
+              "console_socket": None, "detach": False, "pid_file": None, "preserve_fds": 0,
+              "ignore_paused": False},
+             ("id", "args*")),
     "ps": ({"--format": ("format", VALUE), "-f": ("format", VALUE)}, {"format": "table"}, ("id", "ps_args*")),
 }
 
@@ -170,6 +188,9 @@ def _parse_options(args, table, values, stop_at_positional, where):
             if not inline.isdigit():
                 raise UsageError(f"option {name} takes a number, not {inline!r}")
             inline = int(inline)
+        elif kind == LIST:
+            values[dest] = values[dest] + [inline]
+            continue
         elif dest in _CHOICES and inline not in _CHOICES[dest]:
             raise UsageError(f"option {name} takes one of {', '.join(_CHOICES[dest])}")
         values[dest] = inline
@@ -197,7 +218,8 @@ def parse_signal(text):
 def cmd_create(args, container_cls):
     container_cls.create(args.id, bundle=args.bundle, root=args.root, pid_file=args.pid_file,
                          no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
-                         preserve_fds=args.preserve_fds, systemd_cgroup=args.systemd_cgroup)
+                         preserve_fds=args.preserve_fds, systemd_cgroup=args.systemd_cgroup,
+                         console_socket=args.console_socket)
     return 0
 
 
@@ -205,7 +227,7 @@ def cmd_run(args, container_cls):
     return container_cls.run(args.id, detach=args.detach, bundle=args.bundle, root=args.root,
                              pid_file=args.pid_file, no_pivot=args.no_pivot,
                              no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
-                             systemd_cgroup=args.systemd_cgroup)
+                             systemd_cgroup=args.systemd_cgroup, console_socket=args.console_socket)
 
 
 def cmd_start(args, container_cls):
@@ -277,12 +299,12 @@ def cmd_update(args, container_cls):
     return 0
 
 
-def _read_text(path):
+def _read_text(path, what="update: --resources"):
     try:
         with open(path) as f:
             return f.read()
     except OSError as e:
-        raise OcirunError(f"update: --resources {path}: {e.strerror}") from None
+        raise OcirunError(f"{what} {path}: {e.strerror}") from None
 
 
 def _integer(text, flag):
@@ -303,6 +325,64 @@ def parse_size(text, flag):
     if unit not in _SIZE_UNITS or not digits.lstrip("-").isdigit():
         raise UsageError(f"option {flag} takes a size such as 512m or 2g, not {text!r}")
     return int(digits) * _SIZE_UNITS[unit]
+
+
+def cmd_exec(args, container_cls):
+    """runc's exec: --process FILE, or the container's own process with ARGS
+    and the flags in place."""
+    from ocirun import config as config_module
+    container = container_cls.load(args.id, args.root)
+    if args.process:
+        from ocirun import jsonio
+        try:
+            raw = jsonio.loads(_read_text(args.process, "exec: --process"))
+        except ValueError as e:
+            raise OcirunError(f"exec: --process {args.process}: not valid JSON: {e}") from None
+    elif not args.args:
+        raise UsageError("exec: missing the command to run (or --process FILE)")
+    else:
+        raw = exec_process_from_flags(container.process_template(), args)
+    process = config_module.exec_process(raw)
+    return container.exec(process, detach=args.detach, pid_file=args.pid_file, preserve_fds=args.preserve_fds,
+                          console_socket=args.console_socket, ignore_paused=args.ignore_paused)
+
+
+def exec_process_from_flags(template, args):
+    """The container's process (a config.json dict) with runc exec's flags applied."""
+    raw = dict(template)
+    raw["args"] = list(args.args)
+    raw["terminal"] = args.tty
+    raw.pop("consoleSize", None)
+    if args.cwd:
+        raw["cwd"] = args.cwd
+    if args.env:
+        # later entries win, as for runc: drop the template's of the same name
+        names = {entry.split("=", 1)[0] for entry in args.env}
+        raw["env"] = [e for e in raw.get("env", []) if e.split("=", 1)[0] not in names] + list(args.env)
+    user = dict(raw.get("user", {}))
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise UsageError(f"exec: --user takes UID[:GID] as numbers, not {args.user!r}")
+        user["uid"], user["gid"] = int(uid), int(gid) if gid else 0
+    if args.additional_gids:
+        if not all(g.isdigit() for g in args.additional_gids):
+            raise UsageError("exec: --additional-gids takes numbers")
+        user["additionalGids"] = [int(g) for g in args.additional_gids]
+    raw["user"] = user
+    if args.cap:
+        caps = {name: list(values) for name, values in (raw.get("capabilities") or {}).items()}
+        for cap in args.cap:
+            for name in ("bounding", "effective", "permitted") + (("ambient",) if "inheritable" in caps else ()):
+                caps.setdefault(name, []).append(cap)
+        raw["capabilities"] = caps
+    if args.no_new_privs:
+        raw["noNewPrivileges"] = True
+    if args.apparmor:
+        raw["apparmorProfile"] = args.apparmor
+    if args.process_label:
+        raw["selinuxLabel"] = args.process_label
+    return raw
 
 
 def cmd_events(args, container_cls):
@@ -390,7 +470,7 @@ HANDLERS = {
     "create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps,
-    "update": cmd_update, "events": cmd_events,
+    "update": cmd_update, "events": cmd_events, "exec": cmd_exec,
 }
 
 

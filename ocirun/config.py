@@ -18,11 +18,6 @@ NAMESPACE_TYPES = {
 
 # Fields that later work will implement.  Until then a config that sets one
 # is refused, naming it, rather than run with the field quietly dropped.
-_NOT_YET = {
-    "process.terminal": "a console (process.terminal)",
-}
-
-
 # the linux.resources members implemented (cgroups/v1.py, cgroups/devices.py)
 _RESOURCES_DONE = ("devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma",
                    "unified")
@@ -232,7 +227,8 @@ def hooks_from_json(raw):
 class Process(Frozen):
     __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask",
                  "capabilities", "rlimits", "no_new_privileges", "oom_score_adj", "scheduler",
-                 "io_priority", "exec_cpu_affinity", "apparmor_profile", "selinux_label")
+                 "io_priority", "exec_cpu_affinity", "apparmor_profile", "selinux_label", "terminal",
+                 "console_size")
 
     def __init__(self, raw):
         user = raw.get("user", {})
@@ -254,6 +250,9 @@ class Process(Frozen):
             exec_cpu_affinity=_optional(CpuAffinity, raw.get("execCPUAffinity")),
             apparmor_profile=raw.get("apparmorProfile") or None,
             selinux_label=raw.get("selinuxLabel") or None,
+            terminal=raw.get("terminal", False),
+            # (rows, columns) of the pty, or None: the kernel's default
+            console_size=(raw["consoleSize"]["height"], raw["consoleSize"]["width"]) if "consoleSize" in raw else None,
         )
 
 
@@ -263,7 +262,7 @@ class Config(Frozen):
                  "gid_mappings", "devices", "masked_paths", "readonly_paths", "sysctl",
                  "rootfs_propagation", "cgroups_path", "time_offsets", "annotations", "hooks",
                  "personality", "mount_label", "net_devices", "memory_policy", "intel_rdt",
-                 "seccomp", "device_rules", "resources")
+                 "seccomp", "device_rules", "resources", "text")
 
     def __init__(self, raw, bundle):
         linux = raw.get("linux", {})
@@ -302,6 +301,13 @@ class Config(Frozen):
                          for host_name, device in linux.get("netDevices", {}).items()},
         )
 
+    def replacing(self, **changes):
+        """A copy with some fields changed (exec: another process)."""
+        copy = object.__new__(Config)
+        for name in self.__slots__:
+            object.__setattr__(copy, name, changes[name] if name in changes else getattr(self, name, None))
+        return copy
+
     def namespace(self, ns_type):
         """The Namespace entry of that type, or None when the container shares the host's."""
         for ns in self.namespaces:
@@ -318,7 +324,8 @@ def load(bundle):
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            raw = jsonio.loads(f.read())
+            text = f.read()
+        raw = jsonio.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"bundle {bundle}: config.json not found") from None
     except ValueError as e:
@@ -328,17 +335,34 @@ def load(bundle):
     check_supported(raw)
     config = Config(raw, bundle)
     check_consistent(config)
+    object.__setattr__(config, "text", text)  # as validated, for the state directory (exec reads it)
     return config
+
+
+def from_saved(text, bundle):
+    """A Config from the copy create kept, validated then."""
+    return Config(jsonio.loads(text), bundle)
+
+
+def exec_process(raw):
+    """A process JSON for exec (runc exec --process, or the container's own
+    with runc exec's flags applied), checked as config.json's would be."""
+    from ocirun.schema import validate_config
+    from ocirun import OCI_VERSION
+    try:
+        validate_config({"ociVersion": OCI_VERSION, "process": raw})
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("config.json: process", "exec: process", 1)) from None
+    process = Process(raw)
+    if not process.args:
+        raise ConfigError("exec: process.args: at least one argument is required")
+    if not process.cwd.startswith("/"):
+        raise ConfigError(f"exec: process.cwd: {process.cwd!r} is not an absolute path")
+    return process
 
 
 def check_supported(raw):
     """Refuse, by name, every field set in `raw` that ocirun does not implement yet."""
-    for dotted, what in _NOT_YET.items():
-        section, _, key = dotted.partition(".")
-        value = raw.get(section, {}).get(key) if key else raw.get(section)
-        if not _is_set(value):
-            continue
-        raise ConfigError(f"config.json: {dotted}: {what} not supported yet")
     check_resources(raw.get("linux", {}).get("resources", {}), "config.json: linux.resources")
 
 

@@ -24,6 +24,7 @@ from ocirun.state import (CREATED, PAUSED, RUNNING, STOPPED, ContainerState, Sta
                           check_allowed, process_start_time)
 
 DEFAULT_ROOT = "/run/ocirun"
+CONFIG_COPY = "config.json"  # in the state directory
 
 
 class Container:
@@ -36,14 +37,14 @@ class Container:
 
     @classmethod
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
-               no_new_keyring=False, preserve_fds=0, systemd_cgroup=False):
+               no_new_keyring=False, preserve_fds=0, systemd_cgroup=False, console_socket=None):
         """Set the container up and leave its init waiting for start.
         systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py)."""
         from ocirun.cgroups import prime_attach
         prime_attach()
         return cls._create(container_id, bundle, root, pid_file, systemd_cgroup,
                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                           preserve_fds=preserve_fds)
+                           preserve_fds=preserve_fds, console_socket=console_socket)
 
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, **launch_options):
@@ -80,6 +81,8 @@ class Container:
                 oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks),
                 host_mounts=host_mounts)
             record.save()
+            with open(os.path.join(directory, CONFIG_COPY), "wb") as f:
+                f.write(config.text)  # exec's defaults and seccomp profile, as create saw them
             if pid_file:
                 _write_pid_file(pid_file, pid)
         except BaseException as e:
@@ -153,6 +156,53 @@ class Container:
             _signal.signal(signum, handler)
         container.delete(force=True)
         return status
+
+    # --- exec ---------------------------------------------------------------
+
+    def process_template(self):
+        """The container's process as in its config.json (a dict): what
+        `runc exec ID ARGS` starts from."""
+        return self._saved_config_json()["process"]
+
+    def exec(self, process, detach=False, pid_file=None, preserve_fds=0, console_socket=None,
+             ignore_paused=False):
+        """Start `process` (a config.Process; config.exec_process makes one)
+        in the container's namespaces and cgroup (runc exec).  Returns 0 once
+        it runs with detach, else its exit status (128+N when killed by N)."""
+        from ocirun import _sys
+        from ocirun.process import execute
+        status = self.status()
+        if status == STOPPED:
+            raise WrongState(f"cannot exec in container {self.id}: it is stopped")
+        if status == PAUSED and not ignore_paused:
+            raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
+        config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
+        plan = execute.ExecPlan(config, process, self.record.pid, self.record.rootfs, self._cgroup(),
+                                preserve_fds, console_socket, self.store.seccomp_cache_directory())
+        if not detach:
+            # the new process's parent exits once it has forked it: as subreaper we inherit it
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
+        pid = execute.launch(plan)
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+        if detach:
+            return 0
+        forwarded = _forward_signals(pid)
+        status = _wait_exit_status(pid)
+        for signum, handler in forwarded.items():
+            _signal.signal(signum, handler)
+        return status
+
+    def _saved_config_text(self):
+        try:
+            with open(os.path.join(self.record.directory, CONFIG_COPY), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise OcirunError(f"container {self.id}: no copy of its config.json in its state") from None
+
+    def _saved_config_json(self):
+        from ocirun import jsonio
+        return jsonio.loads(self._saved_config_text())
 
     # --- queries ------------------------------------------------------------
 

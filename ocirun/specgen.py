@@ -40,8 +40,9 @@ def default_config(args=None, rootless=False):
     config = {
         "ociVersion": OCI_VERSION,
         "process": {
-            # False, unlike runc: ocirun has no console support yet, and a
-            # default that fails on every run is worse than no tty.
+            # False, unlike runc: a terminal needs --console-socket (ocirun
+            # does not relay a tty itself), and a default that fails on a
+            # plain `ocirun run` is worse than no tty.
             "terminal": False,
             "user": {"uid": 0, "gid": 0},
             "args": list(args) if args is not None else ["sh"],

@@ -44,6 +44,7 @@ INIT_PID = "init-pid"
 INIT_READY = "init-ready"
 SECCOMP_FD = "seccomp-fd"  # with the notify fd (SCM_RIGHTS), for the listener
 CGROUP_JOINED = "cgroup-joined"
+CONSOLE_FD = "console-fd"  # with the pty master (SCM_RIGHTS), for --console-socket
 RUN_HOOKS = "run-hooks"
 HOOKS_DONE = "hooks-done"
 ERROR = "error"

@@ -61,13 +61,19 @@ def run_stage_a(plan, channel):
             step = "set time offsets"
             namespaces.write_time_offsets(config.time_offsets)
         step = "fork init"
-        pid = os.fork()
-        if pid == 0:
-            run_init(plan, channel)
-        channel.send(msg.INIT_PID, pid=pid)
+        fork_child(run_init, plan, channel)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         report_failure(channel, step, e)
     os._exit(0)
+
+
+def fork_child(child_main, plan, channel):
+    """Fork the process that lives in the namespaces just entered (a pid
+    namespace takes effect for children only) and tell the parent its pid."""
+    pid = os.fork()
+    if pid == 0:
+        child_main(plan, channel)  # never returns
+    channel.send(msg.INIT_PID, pid=pid)
 
 
 def run_init(plan, channel):
@@ -263,6 +269,18 @@ def pivot_root(plan):
         plan.chrooted = True
 
 
+def attach_terminal(plan):
+    """process.terminal: a pty of the container's devpts; the master goes to
+    the parent (for --console-socket), the slave becomes our stdio."""
+    process = plan.config.process
+    if process.terminal:
+        from ocirun.linux import console  # imported before the fork (LaunchPlan, execute.py)
+        master, slave = console.open_pty(process.console_size, process.uid, process.gid)
+        plan.channel.send_fd(msg.CONSOLE_FD, master)
+        os.close(master)
+        console.become_controlling_terminal(slave)
+
+
 def set_hostname(plan):
     if plan.config.hostname:
         _sys.sethostname(plan.config.hostname)
@@ -385,6 +403,7 @@ INIT_STEPS = (
     create_cwd,
     run_create_hooks,
     pivot_root,
+    attach_terminal,
     set_hostname,
     apply_sysctl,
     protect_paths,

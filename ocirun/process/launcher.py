@@ -15,7 +15,15 @@ class LaunchPlan:
     """Everything the child needs, checked in the parent before any fork."""
 
     def __init__(self, container_id, config, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-                 seccomp_cache=None):
+                 seccomp_cache=None, console_socket=None):
+        if config.process.terminal and not console_socket:
+            raise OcirunError("config.json: process.terminal: a terminal needs --console-socket, "
+                              "where ocirun sends the pty's master")
+        if console_socket and not config.process.terminal:
+            raise OcirunError("--console-socket: config.json's process.terminal is false")
+        if console_socket:
+            from ocirun.linux import console  # noqa: F401 - the init needs it after pivot_root
+        self.console_socket = console_socket
         self.container_id = container_id
         self.config = config
         self.no_pivot = no_pivot
@@ -150,6 +158,9 @@ def await_init(plan, stage_a, parent_end):
                 plan.init_mounted = True
             elif kind == msg.SECCOMP_FD:
                 seccomp_fd = message["fd"]
+            elif kind == msg.CONSOLE_FD:
+                from ocirun.linux import console
+                console.pass_on(message["fd"], plan.console_socket)
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
             if seccomp_fd is not None and init_pid is not None:

@@ -139,16 +139,13 @@ def test_uid_mappings_without_user_namespace(runtime, bundle):
     assert_clean_failure(runtime, runtime("create", "-b", bundle, cid), cid, "uidMappings")
 
 
-# --- unsupported fields ---------------------------------------------------------------------
+# --- fields that cannot be honoured as given -------------------------------------------------
 
-@pytest.mark.parametrize("edit, field", [
-    (lambda c: c["process"].update(terminal=True), "process.terminal"),
-    (lambda c: c["linux"].update(resources={"network": {"classID": 1}}), "linux.resources.network"),
-], ids=["terminal", "resources"])
-def test_unsupported_field_is_refused_by_name(runtime, bundle, edit, field):
-    edit(bundle.config)
+def test_a_terminal_without_a_console_socket_is_refused(runtime, bundle):
+    bundle.process["terminal"] = True
     cid = runtime.new_id()
-    assert_clean_failure(runtime, runtime("create", "-b", bundle, cid), cid, field)
+    assert_clean_failure(runtime, runtime("create", "-b", bundle, cid), cid,
+                         "process.terminal: a terminal needs --console-socket")
 
 
 def test_unknown_properties_and_annotations_are_accepted(runtime, bundle):

@@ -35,16 +35,6 @@ def test_typed_view(bundle):
         loaded.hostname = "changed"
 
 
-@pytest.mark.parametrize("section, key, value, name", [
-    ("process", "terminal", True, "process.terminal"),
-])
-def test_unimplemented_fields_are_refused_by_name(bundle, section, key, value, name):
-    raw = default_config()
-    (raw[section] if section else raw)[key] = value
-    with pytest.raises(ConfigError, match=f"config.json: {name}: .* not supported yet"):
-        config.load(write(bundle, raw))
-
-
 def test_hooks_are_typed_by_phase_and_empty_phases_dropped(bundle):
     raw = default_config()
     raw["hooks"] = {"prestart": [], "poststop": [{"path": "/bin/cleanup", "args": ["cleanup", "-f"],

@@ -1,0 +1,98 @@
+"""process.terminal with --console-socket: ocirun makes a pty in the
+container and sends its master over the socket, as conmon and containerd's
+shim expect from runc."""
+import array
+import os
+import socket
+import threading
+
+from helpers import assert_clean_failure, sh
+
+
+class ConsoleSocket:
+    """An engine's end: accepts one connection, takes the pty master from it
+    (SCM_RIGHTS) and collects what the container writes to its terminal."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(1)
+        self.name = None
+        self.master = None
+        self.received = threading.Event()
+        self.chunks = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        if self.master is not None:
+            os.close(self.master)
+
+    def _serve(self):
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            data, ancillary, _, _ = connection.recvmsg(1024, socket.CMSG_SPACE(4))
+        self.name = data
+        self.master = array.array("i", ancillary[0][2][:4])[0]
+        self.received.set()
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # EIO: every slave end is closed
+                break
+            if not chunk:
+                break
+            self.chunks.append(chunk)
+
+    def output(self, timeout=10):
+        """What came through the terminal until the container's side closed."""
+        assert self.received.wait(timeout), "no pty master came over the console socket"
+        self.thread.join(timeout)
+        return b"".join(self.chunks).decode(errors="replace")
+
+
+def test_create_sends_the_pty_master(runtime, bundle, tmp_path):
+    bundle.process["terminal"] = True
+    bundle.process["consoleSize"] = {"height": 30, "width": 100}
+    bundle.set_args(sh("tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-on-the-tty; "
+                       "ps -o pid,tty | grep -c pts/0"))
+    cid = runtime.new_id()
+    with ConsoleSocket(tmp_path / "console.sock") as console:
+        runtime.create(cid, bundle, "--console-socket", console.path)
+        runtime.start(cid)
+        lines = console.output().replace("\r", "").split("\n")
+    assert console.name == b"/dev/ptmx"
+    assert lines[:3] == ["/dev/pts/0", "30 100", "all-on-the-tty"]
+    runtime.wait_status(cid, "stopped")
+    runtime.delete(cid)
+
+
+def test_the_terminal_is_the_controlling_one(runtime, bundle, tmp_path):
+    """The shell's session has the pty as its controlling terminal: /dev/tty opens."""
+    bundle.process["terminal"] = True
+    bundle.set_args(sh("echo via-dev-tty > /dev/tty"))
+    cid = runtime.new_id()
+    with ConsoleSocket(tmp_path / "console.sock") as console:
+        runtime.create(cid, bundle, "--console-socket", console.path)
+        runtime.start(cid)
+        assert "via-dev-tty" in console.output()
+    runtime.delete(cid, force=True)
+
+
+def test_console_socket_errors(runtime, bundle, tmp_path):
+    bundle.process["terminal"] = True
+    cid = runtime.new_id()
+    assert_clean_failure(runtime, runtime("create", "-b", bundle, "--console-socket", str(tmp_path / "nobody"), cid),
+                         cid, f"--console-socket {tmp_path}/nobody")
+    bundle.process["terminal"] = False
+    cid = runtime.new_id()
+    assert_clean_failure(runtime, runtime("create", "-b", bundle, "--console-socket", str(tmp_path / "x"), cid),
+                         cid, "--console-socket: config.json's process.terminal is false")
