@@ -46,6 +46,16 @@ run_tests() {
     # dbus-daemon carries the --systemd-cgroup tests' D-Bus conversation.
     apt_install runc iproute2 util-linux golang-github-containers-common \
         qemu-system-x86 linux-image-amd64 dbus-daemon
+    # the engines of tests/engines; a policy-rc.d that refuses keeps the
+    # packages from starting a docker daemon (and its docker0 bridge)
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        apt_install podman conmon containerd docker.io buildah tini
+        rm -f /usr/sbin/policy-rc.d
+    else
+        apt_install podman conmon containerd docker.io buildah tini
+    fi
     [ -x /opt/vng/bin/vng ] || { python3 -m venv /opt/vng && /opt/vng/bin/pip install -q virtme-ng; }
     "$PREFIX/bin/pip" install -q pytest hypothesis jsonschema referencing
     # pytest from the venv (not `python -m pytest`), so the tests import the

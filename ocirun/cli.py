@@ -248,7 +248,17 @@ def cmd_kill(args, container_cls):
 
 
 def cmd_delete(args, container_cls):
-    container_cls.load(args.id, args.root).delete(force=args.force)
+    from ocirun.errors import ContainerNotFound
+    try:
+        container = container_cls.load(args.id, args.root)
+    except ContainerNotFound:
+        if not args.force:
+            raise
+        # runc's rule, which engines count on after a failed create: nothing to
+        # delete is no error with --force, and a create that died is cleared
+        container_cls.remove_leftover(args.id, args.root)
+        return 0
+    container.delete(force=args.force)
     return 0
 
 

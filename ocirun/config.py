@@ -331,12 +331,33 @@ def load(bundle):
     except ValueError as e:
         raise ConfigError(f"config.json: not valid JSON: {e}") from None
     from ocirun.schema import validate_config
+    accept_file_type_bits(raw)
     validate_config(raw)
     check_supported(raw)
     config = Config(raw, bundle)
     check_consistent(config)
     object.__setattr__(config, "text", text)  # as validated, for the state directory (exec reads it)
     return config
+
+
+# linux.devices[].type -> the st_mode file type bits of such a node
+_DEVICE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
+def accept_file_type_bits(raw):
+    """podman sends a device's fileMode as the host node's st_mode, file type
+    bits included (0o20666 for a char device), which the schema's maximum
+    (0o777) refuses and runc, which does not validate, takes.  Bits that are
+    exactly the device's own type are dropped; anything else stays for the
+    schema to refuse."""
+    linux = raw.get("linux")
+    devices = linux.get("devices") if isinstance(linux, dict) else None
+    for device in devices if isinstance(devices, list) else ():
+        if not isinstance(device, dict):
+            continue
+        mode = device.get("fileMode")
+        if isinstance(mode, int) and mode > 0o777 and mode & ~0o777 == _DEVICE_TYPE_BITS.get(device.get("type")):
+            device["fileMode"] = mode & 0o777
 
 
 def from_saved(text, bundle):

@@ -245,6 +245,24 @@ class Container:
 
     # --- kill / delete ------------------------------------------------------
 
+    @classmethod
+    def remove_leftover(cls, container_id, root=DEFAULT_ROOT):
+        """The state directory of a create that died before writing its state,
+        unless a create still holds it."""
+        import fcntl
+        store = StateStore(root)
+        try:
+            fd = os.open(store.directory(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a create in progress
+        finally:
+            os.close(fd)
+        store.remove(container_id)
+
     def kill(self, signum=SIGTERM, all_processes=False):
         with self._locked():
             check_allowed("kill", self.id, self.status())

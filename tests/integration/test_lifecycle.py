@@ -173,10 +173,21 @@ def test_start_of_a_created_container_whose_init_was_killed_fails(runtime, bundl
 
 def test_operations_on_a_missing_container_fail(runtime):
     cid = runtime.new_id()
-    for verb in (["state"], ["start"], ["kill"], ["delete"], ["delete", "-f"]):
+    for verb in (["state"], ["start"], ["kill"], ["delete"]):
         result = runtime(*verb, cid)
         assert_one_error_line(result, cid)
         assert "does not exist" in result.stderr
+
+
+def test_delete_force_of_a_missing_container_succeeds_as_runcs(runtime):
+    """podman and containerd's shim run delete --force after a failed create:
+    runc exits 0, and clears a state directory a dead create left."""
+    cid = runtime.new_id()
+    result = runtime("delete", "--force", cid)
+    assert (result.returncode, result.stderr) == (0, "")
+    os.makedirs(os.path.join(runtime.root, cid))
+    runtime.ok("delete", "-f", cid)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
 # --- kill ----------------------------------------------------------------------------

@@ -95,3 +95,13 @@ def test_rules_beyond_the_schema(bundle, change, message):
     change(raw)
     with pytest.raises(ConfigError, match=message):
         config.load(write(bundle, raw))
+
+
+def test_a_device_mode_with_its_own_file_type_bits_is_accepted(bundle):
+    """As podman writes it: st_mode of the host's node (0o20666 for /dev/zero)."""
+    raw = default_config()
+    raw["linux"]["devices"] = [{"path": "/dev/z", "type": "c", "major": 1, "minor": 5, "fileMode": 0o20666}]
+    assert config.load(write(bundle, raw)).devices[0].file_mode == 0o666
+    raw["linux"]["devices"][0]["fileMode"] = 0o60666  # a block device's bits on a char device
+    with pytest.raises(ConfigError, match="fileMode"):
+        config.load(write(bundle, raw))
