@@ -6,20 +6,20 @@ without a registry.  Containers stay off the network.
 
 Every test here is marked `engines`; run them alone with `pytest tests/engines`.
 """
+import json
 import os
 import shutil
-import subprocess
+import sys
 import tarfile
 
 import pytest
 
-from ocirun import bundles
+sys.path.insert(0, os.path.dirname(__file__))  # so test modules can `import engine_helpers`
+
+from engine_helpers import IMAGE, Ctr, Daemon, Docker, Podman, cgroup_tops, need  # noqa: E402
+from ocirun import bundles  # noqa: E402
 
 HERE = os.path.dirname(__file__)
-IMAGE = "localhost/ocirun-test-bb:latest"
-# podman asks for nofile and nproc 1048576 by default, above this machine's
-# hard limits (no CAP_SYS_RESOURCE): stay within them
-ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,15 +36,18 @@ def ocirun_binary(ocirun_command):
     return ocirun_command[0]
 
 
-def need(*programs):
-    missing = [p for p in programs if not shutil.which(p)]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (bootstrap.sh test installs them)")
-
-
 @pytest.fixture(scope="session")
 def engine_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("engines")
+    """A directory for the engines' state; at the end, the parent cgroups the
+    engines made (empty by then) go too."""
+    before = cgroup_tops()
+    yield tmp_path_factory.mktemp("engines")
+    for top in cgroup_tops() - before:
+        for directory, _, _ in sorted(os.walk(top), reverse=True):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="session")
@@ -58,41 +61,6 @@ def rootfs_tar(engine_dir):
     return path
 
 
-def run(argv, check=True, timeout=120, **options):
-    options.setdefault("capture_output", True)
-    result = subprocess.run(argv, text=True, timeout=timeout, **options)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, argv))} exited {result.returncode}\n"
-                             f"stdout: {result.stdout}\nstderr: {result.stderr}")
-    return result
-
-
-class Podman:
-    """podman on storage of the tests' own, with ocirun as the runtime `ocirun`."""
-
-    def __init__(self, directory, ocirun):
-        self.directory = directory
-        directory.mkdir()
-        self.conf = directory / "containers.conf"
-        self.conf.write_text(f"""[containers]
-default_ulimits = [{", ".join(f'"{u}"' for u in ULIMITS)}]
-netns = "none"
-init_path = "{shutil.which("tini-static") or shutil.which("tini") or "/usr/bin/tini-static"}"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "ocirun"
-[engine.runtimes]
-ocirun = ["{ocirun}"]
-""")
-        self.env = dict(os.environ, CONTAINERS_CONF=str(self.conf))
-        self.base = ["podman", "--root", str(directory / "storage"), "--runroot", str(directory / "run"),
-                     "--storage-driver", "vfs", "--runtime", "ocirun"]
-
-    def __call__(self, *args, check=True, timeout=120, **options):
-        return run(self.base + [str(a) for a in args], check=check, timeout=timeout, env=self.env, **options)
-
-
 @pytest.fixture(scope="session")
 def podman(engine_dir, ocirun_binary, rootfs_tar):
     need("podman", "conmon")
@@ -101,3 +69,74 @@ def podman(engine_dir, ocirun_binary, rootfs_tar):
     yield engine
     engine("rm", "-a", "-f", "-t", "0", check=False)
     engine("system", "reset", "-f", check=False)
+
+
+@pytest.fixture(scope="session")
+def oci_archive(podman, engine_dir):
+    path = engine_dir / "bb-oci.tar"
+    podman("save", "--format", "oci-archive", "-o", path, IMAGE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def containerd(engine_dir, ocirun_binary):
+    need("containerd", "ctr", "containerd-shim-runc-v2")
+    directory = engine_dir / "containerd"
+    directory.mkdir()
+    socket = directory / "containerd.sock"
+    (directory / "config.toml").write_text(f"""version = 2
+root = "{directory}/root"
+state = "{directory}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{socket}"
+""")
+    # the shim and ctr keep fifos, sockets and the runtime's --root under
+    # /run/containerd whatever the config says
+    runtime_state_existed = os.path.exists("/run/containerd")
+    daemon = Daemon(["containerd", "--config", str(directory / "config.toml")], str(socket),
+                    str(directory / "containerd.log"))
+    yield daemon
+    daemon.stop()
+    if not runtime_state_existed:
+        shutil.rmtree("/run/containerd", ignore_errors=True)
+    else:
+        shutil.rmtree("/run/containerd/runc/ocirun-test", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ctr(containerd, ocirun_binary, oci_archive):
+    client = Ctr(containerd.socket, ocirun_binary)
+    client("image", "import", "--base-name", IMAGE.rsplit(":", 1)[0], oci_archive)
+    yield client
+    for task in client("task", "ls", "-q", check=False).stdout.split():
+        client("task", "kill", "-s", "KILL", task, check=False)
+        client("task", "rm", "-f", task, check=False)
+    for container in client("container", "ls", "-q", check=False).stdout.split():
+        client("container", "rm", container, check=False)
+
+
+@pytest.fixture(scope="session")
+def docker(containerd, engine_dir, ocirun_binary, podman):
+    need("dockerd", "/usr/bin/docker")
+    directory = engine_dir / "docker"
+    directory.mkdir()
+    socket = directory / "docker.sock"
+    (directory / "daemon.json").write_text(json.dumps({
+        "runtimes": {"ocirun": {"path": ocirun_binary}}, "data-root": f"{directory}/data",
+        "exec-root": f"{directory}/exec", "pidfile": f"{directory}/docker.pid", "hosts": [f"unix://{socket}"],
+        "bridge": "none", "iptables": False, "ip-forward": False, "ip-masq": False, "storage-driver": "vfs"}))
+    daemon = Daemon(["dockerd", "--config-file", str(directory / "daemon.json"), f"--containerd={containerd.socket}"],
+                    str(socket), str(directory / "dockerd.log"))
+    client = Docker(socket)
+    try:
+        archive = engine_dir / "bb-docker.tar"
+        podman("save", "-o", archive, IMAGE)
+        client("load", "-i", archive)
+        yield client
+    finally:
+        ids = client("ps", "-aq", check=False).stdout.split()
+        if ids:
+            client("rm", "-f", *ids, check=False)
+        daemon.stop()
+

@@ -2,12 +2,11 @@
 each checked on output, exit status or what the kernel shows."""
 import concurrent.futures
 import os
-import subprocess
 import time
 
 import pytest
 
-from conftest import IMAGE
+from engine_helpers import IMAGE, with_a_pty
 
 
 def cgroup_file(pid, controller, name):
@@ -21,17 +20,6 @@ def cgroup_file(pid, controller, name):
 
 def container_pid(podman, name):
     return int(podman("inspect", "--format", "{{.State.Pid}}", name).stdout)
-
-
-def with_a_pty(podman, *args):
-    """Run podman ARGS under script(1), so that podman sees a terminal."""
-    read_end, write_end = os.pipe()  # held open, so the attach never sees EOF early
-    try:
-        return subprocess.run(["script", "-qec", subprocess.list2cmdline(podman.base + list(args)), "/dev/null"],
-                              stdin=read_end, capture_output=True, text=True, timeout=60, env=podman.env)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def test_detached_then_exec_top_pause_stop_rm(podman, name):
     podman("run", "-d", "--name", c, IMAGE, "sleep", "1000")
     assert podman("exec", c, "sh", "-c", "echo in-$(hostname)").stdout.startswith("in-")
     assert podman("exec", c, "sh", "-c", "exit 5", check=False).returncode == 5
-    out = with_a_pty(podman, "exec", "-it", c, "sh", "-c", "tty; echo exec-tty")
+    out = with_a_pty(podman.base + ["exec", "-it", c, "sh", "-c", "tty; echo exec-tty"], podman.env)
     assert "/dev/pts/" in out.stdout and "exec-tty" in out.stdout, out
     top = podman("top", c).stdout
     assert "sleep 1000" in top
@@ -72,7 +60,7 @@ def test_detached_then_exec_top_pause_stop_rm(podman, name):
 
 
 def test_run_it_has_a_pty(podman):
-    out = with_a_pty(podman, "run", "-it", "--rm", IMAGE, "sh", "-c", "tty; echo it-ok")
+    out = with_a_pty(podman.base + ["run", "-it", "--rm", IMAGE, "sh", "-c", "tty; echo it-ok"], podman.env)
     assert "/dev/pts/0" in out.stdout and "it-ok" in out.stdout, out
 
 

@@ -28,8 +28,9 @@ def test_cpu_period_before_quota_and_cpuset_on_its_controller():
                                               ("cpu", "cpu.cfs_quota_us"), ("cpuset", "cpuset.cpus")]
 
 
-def test_pids_zero_or_negative_is_max():
-    assert files({"pids": {"limit": 0}}) == [("pids.max", "max")]
+def test_pids_negative_is_max_and_zero_unset():
+    assert files({"pids": {"limit": -1}}) == [("pids.max", "max")]
+    assert files({"pids": {"limit": 0}}) == []  # runc's "not set"
     assert files({"pids": {"limit": 5}}) == [("pids.max", 5)]
 
 
@@ -56,3 +57,13 @@ def test_mount_flags_are_not_controllers(tmp_path):
     assert mounted_hierarchies(str(mountinfo)) == {
         "name=systemd": "/sys/fs/cgroup/systemd", "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
         "cpuset": "/sys/fs/cgroup/cpuset", "unified": "/sys/fs/cgroup/unified"}
+
+
+def test_zero_means_unset_as_for_runc():
+    """Docker sends memory 0, cpu shares 0, blkio weight 0, pids 0... for "not set"."""
+    from ocirun.cgroups import v1, v2
+    zeros = Resources({"memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+                       "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0},
+                       "pids": {"limit": 0}, "blockIO": {"weight": 0, "leafWeight": 0}})
+    assert v1.writes(zeros) == []
+    assert v2.writes(zeros) == []
