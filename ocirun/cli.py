@@ -44,6 +44,9 @@ global options:
   --log-format text|json   format of those lines (default text)
   --debug                  log debug messages
   --systemd-cgroup         make each container's cgroup a systemd scope (cgroupsPath slice:prefix:name)
+  --rootless auto|true|false
+                           accepted as runc's; ocirun runs as root, where it changes nothing
+  --criu PATH              accepted as runc's; checkpoint and restore are not supported yet
   --version, -v            print the version
 """
 
@@ -53,10 +56,14 @@ GLOBAL_OPTIONS = {
     "--root": ("root", VALUE), "--log": ("log", VALUE), "--log-format": ("log_format", VALUE),
     "--debug": ("debug", FLAG), "--version": ("version", FLAG), "-v": ("version", FLAG),
     "--systemd-cgroup": ("systemd_cgroup", FLAG),
+    # accepted as runc's: ocirun runs as root, where runc's rootless mode only
+    # forgives cgroup permission errors root does not meet; and it has no CRIU
+    # support yet (checkpoint says so)
+    "--rootless": ("rootless", VALUE), "--criu": ("criu", VALUE),
     "--help": ("help", FLAG), "-h": ("help", FLAG),
 }
 GLOBAL_DEFAULTS = {"root": "/run/ocirun", "log": None, "log_format": "text", "debug": False,
-                   "version": False, "help": False, "systemd_cgroup": False}
+                   "version": False, "help": False, "systemd_cgroup": False, "rootless": "auto", "criu": "criu"}
 
 _CREATE_OPTIONS = {
     "--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE), "--pid-file": ("pid_file", VALUE),
@@ -104,6 +111,9 @@ COMMANDS = {
                 **{flag: (dest, VALUE) for flag, (dest, _) in _UPDATE_FLAGS.items()}},
                {"resources": None, **{dest: None for dest, _ in _UPDATE_FLAGS.values()}}, ("id",)),
     "resume": ({}, {}, ("id",)),
+    # runc's checkpoint/restore take many options; all of them end in the same error
+    "checkpoint": ({}, {}, ()),
+    "restore": ({}, {}, ()),
     "exec": ({"--process": ("process", VALUE), "-p": ("process", VALUE), "--cwd": ("cwd", VALUE),
               "--env": ("env", LIST), "-e": ("env", LIST), "--user": ("user", VALUE), "-u": ("user", VALUE),
               "--additional-gids": ("additional_gids", LIST), "-g": ("additional_gids", LIST),
@@ -120,7 +130,7 @@ COMMANDS = {
     "ps": ({"--format": ("format", VALUE), "-f": ("format", VALUE)}, {"format": "table"}, ("id", "ps_args*")),
 }
 
-_CHOICES = {"log_format": ("text", "json"), "format": ("table", "json")}
+_CHOICES = {"log_format": ("text", "json"), "format": ("table", "json"), "rootless": ("auto", "true", "false")}
 
 
 class UsageError(OcirunError):
@@ -143,6 +153,9 @@ def parse_args(argv):
         raise UsageError(f"unknown command {command!r} (see ocirun --help)")
     options, defaults, positional_names = COMMANDS[command]
     values.update(defaults)
+    if command in ("checkpoint", "restore"):
+        values["options"] = rest  # whatever they are: the command only says it is unsupported
+        return command, Arguments(values)
     # a trailing "name*" takes everything after the other positionals, options
     # included (ps ID -o pid,comm), so option parsing stops at the first positional
     takes_rest = bool(positional_names) and positional_names[-1].endswith("*")
@@ -395,6 +408,10 @@ def exec_process_from_flags(template, args):
     return raw
 
 
+def cmd_checkpoint(args, _container_cls):
+    raise OcirunError("checkpoint and restore are not supported: ocirun has no CRIU support yet")
+
+
 def cmd_events(args, container_cls):
     """runc's events: JSON lines, {"type": "stats", "id", "data"} each interval
     and {"type": "oom", "id"} when the kernel's OOM killer acts in the
@@ -481,6 +498,7 @@ HANDLERS = {
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "pause": cmd_pause, "resume": cmd_resume, "ps": cmd_ps,
     "update": cmd_update, "events": cmd_events, "exec": cmd_exec,
+    "checkpoint": cmd_checkpoint, "restore": cmd_checkpoint,
 }
 
 

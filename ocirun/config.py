@@ -38,6 +38,13 @@ class Frozen:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
 
+    def replacing(self, **changes):
+        """A copy with some fields changed (exec's process, NOTIFY_SOCKET's mount)."""
+        copy = object.__new__(type(self))
+        for name in self.__slots__:
+            object.__setattr__(copy, name, changes[name] if name in changes else getattr(self, name, None))
+        return copy
+
 
 class Mount(Frozen):
     __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
@@ -300,13 +307,6 @@ class Config(Frozen):
             net_devices={host_name: (device or {}).get("name") or None
                          for host_name, device in linux.get("netDevices", {}).items()},
         )
-
-    def replacing(self, **changes):
-        """A copy with some fields changed (exec: another process)."""
-        copy = object.__new__(Config)
-        for name in self.__slots__:
-            object.__setattr__(copy, name, changes[name] if name in changes else getattr(self, name, None))
-        return copy
 
     def namespace(self, ns_type):
         """The Namespace entry of that type, or None when the container shares the host's."""

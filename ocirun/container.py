@@ -53,6 +53,10 @@ class Container:
         from ocirun.process.startsync import create_fifo, create_status_fifo
         config = config_module.load(bundle)
         store = StateStore(root)
+        notify = bool(os.environ.get("NOTIFY_SOCKET"))  # notify_socket.py, imported only then
+        if notify:
+            from ocirun import notify_socket
+            config = notify_socket.add_to_config(config, store.directory(container_id))
         plan = LaunchPlan(container_id, config, seccomp_cache=store.seccomp_cache_directory(),
                           **launch_options)  # checks what the schema cannot
         if systemd_cgroup:
@@ -61,6 +65,8 @@ class Container:
         else:
             plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
         directory = store.create_directory(container_id)
+        if notify:
+            notify_socket.make_directory(directory)
         plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         import fcntl
         fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
@@ -108,11 +114,14 @@ class Container:
             status = self.record.live_status()
             check_allowed("start", self.id, status)
             hooks = config_module.hooks_from_json(self.record.hooks)
+            notify = self._listen_for_notify()
             watched = startsync.watch_exec(self.record.directory)  # None unless create asked for it
             fifo = os.path.join(self.record.directory, startsync.FIFO_NAME)
             if not startsync.release(fifo):
                 if watched is not None:
                     os.close(watched)
+                if notify is not None:
+                    notify.close()
                 raise OcirunError(f"container {self.id}: its init exited before start")
             os.unlink(fifo)
             if watched is not None:
@@ -132,6 +141,30 @@ class Container:
                                                     record.annotations, record.oci_version)
                 hooks_module.run_all_warning("poststart", hooks["poststart"], state,
                                              log.warning_to_stderr_when_unlogged)
+        if notify is not None:
+            self._forward_notify(notify)
+
+    def _listen_for_notify(self):
+        """With NOTIFY_SOCKET set for both create and start (notify_socket.py)."""
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return None
+        from ocirun import notify_socket
+        if notify_socket.is_set_up(self.record.directory):
+            return notify_socket.listen(self.record.directory)
+        return None
+
+    def _forward_notify(self, sock):
+        """start returns once the container says READY=1 (or its init exits), as runc's."""
+        from ocirun import notify_socket
+        try:
+            pidfd = os.pidfd_open(self.record.pid)
+        except ProcessLookupError:
+            sock.close()
+            return
+        try:
+            notify_socket.forward_when_ready(sock, notify_socket.requested(), self.record.pid, pidfd)
+        finally:
+            os.close(pidfd)
 
     @classmethod
     def run(cls, container_id, detach=False, **create_options):

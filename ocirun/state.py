@@ -58,6 +58,19 @@ def process_start_time(pid):
     return int(fields[19])
 
 
+def _remove_tree(directory):
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _remove_tree(entry.path)
+        else:
+            os.unlink(entry.path)
+    os.rmdir(directory)
+
+
 class ContainerState:
     """The record of one container; `save` writes it, `status` derives the live status."""
 
@@ -151,15 +164,9 @@ class StateStore:
         return fd
 
     def remove(self, container_id):
-        """Remove the container's directory; it only ever holds plain files."""
-        directory = self.directory(container_id)
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            return
-        for name in names:
-            os.unlink(os.path.join(directory, name))
-        os.rmdir(directory)
+        """Remove the container's directory: plain files, and the notify
+        directory with its socket (notify_socket.py)."""
+        _remove_tree(self.directory(container_id))
 
     def ids(self):
         try:

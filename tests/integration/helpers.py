@@ -239,6 +239,15 @@ def loop_device(tmp_path):
     subprocess.run(["losetup", "-d", device], check=True)
 
 
+def build_probe(name, directory):
+    """Compile probes/<name>.c statically (a container has no libc to link
+    against); returns the program's path."""
+    path = os.path.join(str(directory), name)
+    subprocess.run(["gcc", "-static", "-O2", "-o", path, os.path.join(os.path.dirname(__file__), "probes", name + ".c")],
+                   check=True)
+    return path
+
+
 def mounted_cgroups_of(pid):
     """{controllers: path} from /proc/PID/cgroup for the hierarchies this host
     mounts ("" for the unified one).  A hierarchy can outlive its mount (a

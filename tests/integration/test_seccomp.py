@@ -7,16 +7,14 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 import threading
 
 import pytest
 
-from helpers import create_fails_cleanly, sh
+from helpers import build_probe, create_fails_cleanly, sh
 from ocirun.bundles import oci_seccomp_from_containers_profile
 
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"  # Debian: golang-github-containers-common
-PROBE_SOURCE = os.path.join(os.path.dirname(__file__), "probes", "syscall_errno.c")
 
 ALL_X86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
 
@@ -266,9 +264,7 @@ def test_a_cached_program_writable_by_others_is_not_used(runtime, bundle):
 @pytest.fixture(scope="module")
 def syscall_probe(tmp_path_factory):
     """A static program that makes one raw syscall and prints its errno."""
-    path = tmp_path_factory.mktemp("probe") / "syscall_errno"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(path), PROBE_SOURCE], check=True)
-    return str(path)
+    return build_probe("syscall_errno", tmp_path_factory.mktemp("probe"))
 
 
 def test_podmans_default_profile_loads_and_a_shell_runs_under_it(runtime, bundle, syscall_probe):

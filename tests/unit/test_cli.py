@@ -2,6 +2,7 @@ import signal
 
 import pytest
 
+from ocirun import cli
 from ocirun.cli import parse_signal
 from ocirun.errors import OcirunError
 
@@ -83,3 +84,23 @@ def test_bad_update_sizes(text):
 def test_event_intervals(text, seconds):
     from ocirun.cli import _seconds
     assert _seconds(text, "--interval") == seconds
+
+
+def test_runcs_global_flags_are_accepted():
+    command, args = cli.parse_args(["--rootless", "true", "--criu", "/usr/sbin/criu", "--systemd-cgroup",
+                                    "--log-format", "json", "state", "x"])
+    assert (command, args.rootless, args.criu, args.systemd_cgroup) == ("state", "true", "/usr/sbin/criu", True)
+    with pytest.raises(cli.UsageError, match="--rootless takes one of auto, true, false"):
+        cli.parse_args(["--rootless", "maybe", "state", "x"])
+
+
+def test_exec_flags_repeat():
+    command, args = cli.parse_args(["exec", "-e", "A=1", "--env", "B=2", "--cap", "CAP_KILL", "-t",
+                                    "--console-socket", "/s", "id", "sh", "-c", "echo -e x"])
+    assert (command, args.env, args.cap, args.tty, args.id, args.args) == \
+        ("exec", ["A=1", "B=2"], ["CAP_KILL"], True, "id", ["sh", "-c", "echo -e x"])
+
+
+def test_checkpoint_says_it_is_not_supported(capsys):
+    assert cli.run_cli(["checkpoint", "--image-path", "/x", "id"]) == 1
+    assert "no CRIU support yet" in capsys.readouterr().err
