@@ -37,6 +37,23 @@ def ocirun_binary(ocirun_command):
 
 
 @pytest.fixture(scope="session")
+def runtimes(ocirun_binary):
+    """The runtimes every engine is given: ocirun, and runc as the reference
+    the same scenarios must behave like (each test runs with both)."""
+    found = {"ocirun": ocirun_binary}
+    if shutil.which("runc"):
+        found["runc"] = shutil.which("runc")
+    return found
+
+
+@pytest.fixture(params=["ocirun", "runc"])
+def runtime_name(request, runtimes):
+    if request.param not in runtimes:
+        pytest.skip("runc, the reference, is not installed")
+    return request.param
+
+
+@pytest.fixture(scope="session")
 def engine_dir(tmp_path_factory):
     """A directory for the engines' state; at the end, the parent cgroups the
     engines made (empty by then) go too."""
@@ -62,9 +79,9 @@ def rootfs_tar(engine_dir):
 
 
 @pytest.fixture(scope="session")
-def podman(engine_dir, ocirun_binary, rootfs_tar):
+def podman_engine(engine_dir, runtimes, rootfs_tar):
     need("podman", "conmon")
-    engine = Podman(engine_dir / "podman", ocirun_binary)
+    engine = Podman(engine_dir / "podman", runtimes)
     engine("import", rootfs_tar, IMAGE)
     yield engine
     engine("rm", "-a", "-f", "-t", "0", check=False)
@@ -72,14 +89,14 @@ def podman(engine_dir, ocirun_binary, rootfs_tar):
 
 
 @pytest.fixture(scope="session")
-def oci_archive(podman, engine_dir):
+def oci_archive(podman_engine, engine_dir):
     path = engine_dir / "bb-oci.tar"
-    podman("save", "--format", "oci-archive", "-o", path, IMAGE)
+    podman_engine("save", "--format", "oci-archive", "-o", path, IMAGE)
     return path
 
 
 @pytest.fixture(scope="session")
-def containerd(engine_dir, ocirun_binary):
+def containerd(engine_dir):
     need("containerd", "ctr", "containerd-shim-runc-v2")
     directory = engine_dir / "containerd"
     directory.mkdir()
@@ -105,8 +122,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 
 @pytest.fixture(scope="session")
-def ctr(containerd, ocirun_binary, oci_archive):
-    client = Ctr(containerd.socket, ocirun_binary)
+def ctr_client(containerd, runtimes, oci_archive):
+    client = Ctr(containerd.socket, runtimes["ocirun"])
     client("image", "import", "--base-name", IMAGE.rsplit(":", 1)[0], oci_archive)
     yield client
     for task in client("task", "ls", "-q", check=False).stdout.split():
@@ -117,13 +134,14 @@ def ctr(containerd, ocirun_binary, oci_archive):
 
 
 @pytest.fixture(scope="session")
-def docker(containerd, engine_dir, ocirun_binary, podman):
+def docker_client(containerd, engine_dir, runtimes, podman_engine):
     need("dockerd", "/usr/bin/docker")
     directory = engine_dir / "docker"
     directory.mkdir()
     socket = directory / "docker.sock"
     (directory / "daemon.json").write_text(json.dumps({
-        "runtimes": {"ocirun": {"path": ocirun_binary}}, "data-root": f"{directory}/data",
+        # dockerd's own "runc" is runc from PATH, the reference
+        "runtimes": {"ocirun": {"path": runtimes["ocirun"]}}, "data-root": f"{directory}/data",
         "exec-root": f"{directory}/exec", "pidfile": f"{directory}/docker.pid", "hosts": [f"unix://{socket}"],
         "bridge": "none", "iptables": False, "ip-forward": False, "ip-masq": False, "storage-driver": "vfs"}))
     daemon = Daemon(["dockerd", "--config-file", str(directory / "daemon.json"), f"--containerd={containerd.socket}"],
@@ -131,7 +149,7 @@ def docker(containerd, engine_dir, ocirun_binary, podman):
     client = Docker(socket)
     try:
         archive = engine_dir / "bb-docker.tar"
-        podman("save", "-o", archive, IMAGE)
+        podman_engine("save", "-o", archive, IMAGE)
         client("load", "-i", archive)
         yield client
     finally:
@@ -140,3 +158,18 @@ def docker(containerd, engine_dir, ocirun_binary, podman):
             client("rm", "-f", *ids, check=False)
         daemon.stop()
 
+
+
+@pytest.fixture
+def podman(podman_engine, runtime_name):
+    return podman_engine.using(runtime_name)
+
+
+@pytest.fixture
+def ctr(ctr_client, runtimes, runtime_name):
+    return ctr_client.using(runtimes[runtime_name])
+
+
+@pytest.fixture
+def docker(docker_client, runtime_name):
+    return docker_client.using(runtime_name)

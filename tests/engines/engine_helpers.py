@@ -1,5 +1,6 @@
 """What the engine tests share: the image name, running a client, a
 daemon of the tests' own, and a client per engine (fixtures: conftest.py)."""
+import copy
 import os
 import shutil
 import signal
@@ -51,9 +52,10 @@ def with_a_pty(argv, env=None):
 
 
 class Podman:
-    """podman on storage of the tests' own, with ocirun as the runtime `ocirun`."""
+    """podman on storage of the tests' own, with the runtimes given by name
+    (name -> path); using(name) picks the one a test runs with."""
 
-    def __init__(self, directory, ocirun):
+    def __init__(self, directory, runtimes):
         self.directory = directory
         directory.mkdir()
         self.conf = directory / "containers.conf"
@@ -66,11 +68,17 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "ocirun"
 [engine.runtimes]
-ocirun = ["{ocirun}"]
-""")
+{"".join(f'{name} = ["{path}"]{chr(10)}' for name, path in runtimes.items())}""")
         self.env = dict(os.environ, CONTAINERS_CONF=str(self.conf))
-        self.base = ["podman", "--root", str(directory / "storage"), "--runroot", str(directory / "run"),
-                     "--storage-driver", "vfs", "--runtime", "ocirun"]
+        self.storage = ["--root", str(directory / "storage"), "--runroot", str(directory / "run"),
+                        "--storage-driver", "vfs"]
+        self.base = ["podman", *self.storage, "--runtime", "ocirun"]
+
+    def using(self, runtime):
+        other = copy.copy(self)
+        other.base = ["podman", *self.storage, "--runtime", runtime]
+        other.runtime = runtime
+        return other
 
     def __call__(self, *args, check=True, timeout=120, **options):
         return run(self.base + [str(a) for a in args], check=check, timeout=timeout, env=self.env, **options)
@@ -104,20 +112,35 @@ class Daemon:
 class Ctr:
     """ctr on a containerd of the tests' own, in namespace ocirun-test."""
 
-    def __init__(self, socket, ocirun):
+    def __init__(self, socket, runtime_binary):
         self.base = ["ctr", "--address", str(socket), "--namespace", "ocirun-test"]
-        self.ocirun = ocirun
+        self.runtime_binary = runtime_binary  # for --runc-binary
+
+    def using(self, runtime_binary):
+        other = copy.copy(self)
+        other.runtime_binary = runtime_binary
+        return other
 
     def __call__(self, *args, check=True, timeout=120, **options):
         return run(self.base + [str(a) for a in args], check=check, timeout=timeout, **options)
 
 
 class Docker:
-    """Debian's docker client (API 1.41) on the tests' dockerd; containers get
-    --runtime ocirun and no network from run()."""
+    """Debian's docker client (API 1.41) on the tests' dockerd; run_args()
+    gives a container the runtime under test and no network."""
 
     def __init__(self, socket):
         self.base = ["/usr/bin/docker", "-H", f"unix://{socket}"]
+        self.runtime = "ocirun"
+
+    def using(self, runtime):
+        other = copy.copy(self)
+        other.runtime = runtime
+        return other
+
+    def run_args(self):
+        """`docker run` with the runtime under test and no network."""
+        return ["run", "--runtime", self.runtime, "--network", "none"]
 
     def __call__(self, *args, check=True, timeout=120, **options):
         return run(self.base + [str(a) for a in args], check=check, timeout=timeout, **options)

@@ -1,5 +1,6 @@
-"""containerd 1.6 with its runc shim running ocirun (`ctr run --runc-binary`,
-which is what the shim's BinaryName option and a Kubernetes RuntimeClass set)."""
+"""containerd 1.6 with its runc shim running ocirun, and runc as the reference
+(`ctr run --runc-binary`, which is what the shim's BinaryName option and a
+Kubernetes RuntimeClass set)."""
 import os
 import time
 
@@ -22,14 +23,14 @@ def cgroup_value(pid, controller, name):
 
 
 def test_run_rm_with_output_and_exit_status(ctr):
-    runtime = ["--runc-binary", ctr.ocirun]
+    runtime = ["--runc-binary", ctr.runtime_binary]
     assert ctr("run", *runtime, "--rm", IMAGE, "c-out", "echo", "hello from ctr").stdout == "hello from ctr\n"
     assert ctr("run", *runtime, "--rm", IMAGE, "c-status", "sh", "-c", "exit 4", check=False).returncode == 4
 
 
 def test_detached_exec_ps_pause_kill_rm(ctr):
     c = f"c-{os.urandom(3).hex()}"
-    ctr("run", "-d", "--runc-binary", ctr.ocirun, "--memory-limit", str(64 << 20), IMAGE, c, "sleep", "1000")
+    ctr("run", "-d", "--runc-binary", ctr.runtime_binary, "--memory-limit", str(64 << 20), IMAGE, c, "sleep", "1000")
     try:
         pid = task_pid(ctr, c)
         assert cgroup_value(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
@@ -56,13 +57,13 @@ def test_detached_exec_ps_pause_kill_rm(ctr):
 
 
 def test_tty(ctr):
-    out = with_a_pty(ctr.base + ["run", "-t", "--rm", "--runc-binary", ctr.ocirun, IMAGE, "c-tty", "sh", "-c",
+    out = with_a_pty(ctr.base + ["run", "-t", "--rm", "--runc-binary", ctr.runtime_binary, IMAGE, "c-tty", "sh", "-c",
                                  "tty; echo tty-ok"])
     assert "/dev/pts/0" in out.stdout and "tty-ok" in out.stdout, out
 
 
 def test_bind_mount(ctr, tmp_path):
-    out = ctr("run", "--rm", "--runc-binary", ctr.ocirun,
+    out = ctr("run", "--rm", "--runc-binary", ctr.runtime_binary,
               "--mount", f"type=bind,src={tmp_path},dst=/data,options=rbind:rw",
               IMAGE, "c-bind", "sh", "-c", "echo through > /data/f; echo done").stdout
     assert out == "done\n" and (tmp_path / "f").read_text() == "through\n"

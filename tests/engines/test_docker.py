@@ -1,22 +1,19 @@
 """Docker 20.10 (dockerd of the tests' own, on the tests' containerd, no
-bridge): `docker run --runtime ocirun --network none`."""
+bridge): `docker run --runtime ocirun --network none`, and runc the same way."""
 import os
 
 from engine_helpers import IMAGE, with_a_pty
 
-RUN = ("run", "--runtime", "ocirun", "--network", "none")
-
-
 def test_run_rm_with_output_exit_status_and_user(docker):
-    assert docker(*RUN, "--rm", IMAGE, "echo", "hello from docker").stdout == "hello from docker\n"
-    assert docker(*RUN, "--rm", IMAGE, "sh", "-c", "exit 6", check=False).returncode == 6
-    assert docker(*RUN, "--rm", "--user", "1000:1000", IMAGE, "sh", "-c", "id -u; id -g").stdout.split() == \
+    assert docker(*docker.run_args(), "--rm", IMAGE, "echo", "hello from docker").stdout == "hello from docker\n"
+    assert docker(*docker.run_args(), "--rm", IMAGE, "sh", "-c", "exit 6", check=False).returncode == 6
+    assert docker(*docker.run_args(), "--rm", "--user", "1000:1000", IMAGE, "sh", "-c", "id -u; id -g").stdout.split() == \
         ["1000", "1000"]
 
 
 def test_detached_exec_memory_stop_rm(docker):
     c = f"d-{os.urandom(3).hex()}"
-    docker(*RUN, "-d", "--name", c, "--memory", "64m", IMAGE, "sleep", "1000")
+    docker(*docker.run_args(), "-d", "--name", c, "--memory", "64m", IMAGE, "sleep", "1000")
     try:
         pid = int(docker("inspect", "--format", "{{.State.Pid}}", c).stdout)
         with open(f"/proc/{pid}/cgroup") as f:
@@ -33,5 +30,5 @@ def test_detached_exec_memory_stop_rm(docker):
 
 
 def test_run_it(docker):
-    out = with_a_pty(docker.base + list(RUN) + ["-it", "--rm", IMAGE, "sh", "-c", "tty; echo it-ok"])
+    out = with_a_pty(docker.base + docker.run_args() + ["-it", "--rm", IMAGE, "sh", "-c", "tty; echo it-ok"])
     assert "/dev/pts/0" in out.stdout and "it-ok" in out.stdout, out

@@ -1,5 +1,6 @@
-"""podman --runtime ocirun (conmon in between): the scenarios of issue 6,
-each checked on output, exit status or what the kernel shows."""
+"""podman --runtime ocirun (conmon in between), and runc as the reference:
+the scenarios of issue 6, each checked on output, exit status or what the
+kernel shows."""
 import concurrent.futures
 import os
 import time
