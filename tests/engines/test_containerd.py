@@ -67,3 +67,12 @@ def test_bind_mount(ctr, tmp_path):
               "--mount", f"type=bind,src={tmp_path},dst=/data,options=rbind:rw",
               IMAGE, "c-bind", "sh", "-c", "echo through > /data/f; echo done").stdout
     assert out == "done\n" and (tmp_path / "f").read_text() == "through\n"
+
+
+def test_a_runtime_error_reaches_the_user(ctr):
+    """containerd's shim reads the runtime's error from --log (JSON lines) only."""
+    result = ctr("run", "--rm", "--runc-binary", ctr.runtime_binary, IMAGE, "c-error", "/no/such/program",
+                 check=False)
+    assert result.returncode != 0
+    assert '/no/such/program' in result.stderr and "no such file or directory" in result.stderr
+    ctr("container", "rm", "c-error", check=False)

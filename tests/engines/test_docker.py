@@ -32,3 +32,9 @@ def test_detached_exec_memory_stop_rm(docker):
 def test_run_it(docker):
     out = with_a_pty(docker.base + docker.run_args() + ["-it", "--rm", IMAGE, "sh", "-c", "tty; echo it-ok"])
     assert "/dev/pts/0" in out.stdout and "it-ok" in out.stdout, out
+
+
+def test_a_runtime_error_reaches_the_user(docker):
+    result = docker(*docker.run_args(), "--rm", IMAGE, "/no/such/program", check=False)
+    assert result.returncode != 0
+    assert '/no/such/program' in result.stderr and "no such file or directory" in result.stderr

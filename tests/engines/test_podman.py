@@ -140,3 +140,10 @@ def test_twenty_containers_in_parallel(podman):
     finally:
         podman("rm", "-f", "-t", "0", *names, check=False)
     assert not set(names) & set(podman("ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+def test_a_runtime_error_reaches_the_user(podman):
+    """conmon hands podman what the runtime said: the missing executable is named."""
+    result = podman("run", "--rm", IMAGE, "/no/such/program", check=False)
+    assert result.returncode != 0
+    assert '"/no/such/program"' in result.stderr and "no such file or directory" in result.stderr

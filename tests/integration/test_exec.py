@@ -126,3 +126,17 @@ def test_foreground_exec_forwards_signals(runtime, running):
     proc.send_signal(10)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 3 and "got-usr1" in out
+
+
+def test_preserve_fds(runtime, running, tmp_path):
+    """fd 3 of ocirun exec stays open in the new process with --preserve-fds 1, and only then."""
+    out = tmp_path / "fd3"
+    with open(out, "w") as f:
+        os.dup2(f.fileno(), 3)
+        try:
+            runtime.ok("exec", "--preserve-fds", "1", running, "sh", "-c", "echo through-fd3 >&3", pass_fds=(3,))
+            result = runtime("exec", running, "sh", "-c", "echo leaked >&3", pass_fds=(3,))
+        finally:
+            os.close(3)
+    assert out.read_text() == "through-fd3\n"
+    assert result.returncode != 0
