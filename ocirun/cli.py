@@ -14,9 +14,9 @@ from ocirun.errors import OcirunError
 USAGE = """usage: ocirun [global options] COMMAND [command options] ARGS
 
 commands:
-  create [-b DIR] [--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
+  create [-b DIR] [--pid-file F] [--console-socket S] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
   start ID                 run the user process of a created container
-  run [-b DIR] [-d] [--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
+  run [-b DIR] [-d] [--pid-file F] [--console-socket S] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
                            create and start; without -d, wait and exit with its status
   state ID                 print the state of a container as JSON
   kill [--all] ID [SIGNAL] send a signal (default SIGTERM) to the init, or to every process
@@ -37,6 +37,7 @@ commands:
                            -g/--additional-gids GID, -c/--cap CAP, --no-new-privs, --apparmor P,
                            --process-label L, -t/--tty with --console-socket PATH, -d/--detach,
                            --pid-file FILE, --preserve-fds N, --ignore-paused
+  checkpoint / restore     not supported: ocirun has no CRIU support yet
 
 global options:
   --root DIR               state directory (default /run/ocirun)
