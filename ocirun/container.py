@@ -28,6 +28,8 @@ CONFIG_COPY = "config.json"  # in the state directory
 
 
 class Container:
+    console_master = None  # see create(keep_console)
+
     def __init__(self, container_id, store, record):
         self.id = container_id
         self.store = store
@@ -37,14 +39,18 @@ class Container:
 
     @classmethod
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
-               no_new_keyring=False, preserve_fds=0, systemd_cgroup=False, console_socket=None):
+               no_new_keyring=False, preserve_fds=0, systemd_cgroup=False, console_socket=None,
+               keep_console=False):
         """Set the container up and leave its init waiting for start.
-        systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py)."""
+        systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py).
+        keep_console: with a terminal and no console_socket, keep the pty's
+        master as `console_master` (a foreground run relays it)."""
         from ocirun.cgroups import prime_attach
         prime_attach()
         return cls._create(container_id, bundle, root, pid_file, systemd_cgroup,
                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                           preserve_fds=preserve_fds, console_socket=console_socket)
+                           preserve_fds=preserve_fds, console_socket=console_socket,
+                           keep_console=keep_console)
 
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, **launch_options):
@@ -105,7 +111,9 @@ class Container:
                 if fd is not None:
                     os.close(fd)
             os.close(plan.lock_fd)
-        return cls(container_id, store, record)
+        container = cls(container_id, store, record)
+        container.console_master = plan.console_master
+        return container
 
     def start(self):
         """Let the created init exec the user's process."""
@@ -175,15 +183,22 @@ class Container:
             # The init's parent exits during create; as subreaper we inherit it
             # and can wait for its exit status.
             _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
-        container = cls.create(container_id, **create_options)
+        # a terminal without a console socket: this command relays it, as runc's run does
+        keep_console = not detach and not create_options.get("console_socket")
+        container = cls.create(container_id, keep_console=keep_console, **create_options)
         try:
             forwarded = _forward_signals(container.record.pid) if not detach else None
             container.start()
         except BaseException:
+            if container.console_master is not None:
+                os.close(container.console_master)
             container.delete(force=True)
             raise
         if detach:
             return 0
+        if container.console_master is not None:
+            from ocirun.linux import console
+            console.relay(container.console_master, container.record.pid)
         status = _wait_exit_status(container.record.pid)
         for signum, handler in (forwarded or {}).items():
             _signal.signal(signum, handler)

@@ -61,3 +61,57 @@ def send_to_console_socket(path, master):
         sock.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, master.to_bytes(4, sys.byteorder))])
     finally:
         sock.close()
+
+
+def relay(master, pid):
+    """A foreground run's terminal: our stdin to the pty (raw, when it is a
+    terminal itself, with its window size), the pty to our stdout, until the
+    container's process `pid` has exited and its output is drained."""
+    import select
+    import tty
+    pidfd = os.pidfd_open(pid)
+    saved = None
+    if os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+    sources = {master, 0}  # 0: our stdin, read until its end
+    try:
+        while True:
+            ready = select.select([pidfd, *sources], [], [])[0]
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if data:
+                    os.write(master, data)
+                else:
+                    sources.discard(0)  # stdin at its end: the container keeps its tty
+            if master in ready and not _copy_out(master):
+                sources.discard(master)  # EIO: no slave end open; wait for the exit alone
+            if pidfd in ready:
+                if master in sources:
+                    _drain(master)
+                break
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(pidfd)
+        os.close(master)
+
+
+def _copy_out(master):
+    try:
+        data = os.read(master, 65536)
+    except OSError:  # EIO: no slave end is open any more
+        return False
+    if data:
+        os.write(1, data)
+    return bool(data)
+
+
+def _drain(master):
+    os.set_blocking(master, False)
+    try:
+        while _copy_out(master):
+            pass
+    except BlockingIOError:
+        pass

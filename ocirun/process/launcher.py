@@ -15,15 +15,16 @@ class LaunchPlan:
     """Everything the child needs, checked in the parent before any fork."""
 
     def __init__(self, container_id, config, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-                 seccomp_cache=None, console_socket=None):
-        if config.process.terminal and not console_socket:
+                 seccomp_cache=None, console_socket=None, keep_console=False):
+        if config.process.terminal and not console_socket and not keep_console:
             raise OcirunError("config.json: process.terminal: a terminal needs --console-socket, "
-                              "where ocirun sends the pty's master")
+                              "where ocirun sends the pty's master (or a foreground run, which relays it)")
         if console_socket and not config.process.terminal:
             raise OcirunError("--console-socket: config.json's process.terminal is false")
-        if console_socket:
+        if config.process.terminal:
             from ocirun.linux import console  # noqa: F401 - the init needs it after pivot_root
         self.console_socket = console_socket
+        self.console_master = None  # the pty's master, kept when there is no console socket
         self.container_id = container_id
         self.config = config
         self.no_pivot = no_pivot
@@ -145,7 +146,11 @@ def await_init(plan, stage_a, parent_end):
             elif kind == msg.INIT_PID:
                 init_pid = message["pid"]
                 if not plan.child_joins_cgroup and not plan.cgroup.places_stage_a:
-                    plan.cgroup.join(init_pid)
+                    try:
+                        plan.cgroup.join(init_pid)
+                    except OcirunError:
+                        _raise_the_inits_own_error(parent_end, init_pid)
+                        raise
                 if plan.config.net_devices:
                     move_net_devices(plan, init_pid)
                 if plan.init_waits_for_cgroup:
@@ -159,8 +164,11 @@ def await_init(plan, stage_a, parent_end):
             elif kind == msg.SECCOMP_FD:
                 seccomp_fd = message["fd"]
             elif kind == msg.CONSOLE_FD:
-                from ocirun.linux import console
-                console.pass_on(message["fd"], plan.console_socket)
+                if plan.console_socket:
+                    from ocirun.linux import console
+                    console.pass_on(message["fd"], plan.console_socket)
+                else:
+                    plan.console_master = message["fd"]
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
             if seccomp_fd is not None and init_pid is not None:
@@ -241,6 +249,23 @@ def run_runtime_create_hooks(plan, init_pid):
                                  config.annotations, config.oci_version)
     for phase in ("prestart", "createRuntime"):
         hooks.run_all(phase, config.hooks.get(phase, ()), state)
+
+
+def _raise_the_inits_own_error(parent_end, init_pid):
+    """The move into the cgroup failed because the init had already failed
+    and exited (a missing executable fails fast): its report, queued before
+    it exited, says why; otherwise return and let the move's error stand."""
+    from ocirun.state import process_start_time
+    if process_start_time(init_pid) is not None:
+        return  # alive: the failure was the move's own
+    while True:
+        message = parent_end.receive()
+        if message is None:
+            return
+        if message["type"] == msg.ERROR:
+            raise ChildSetupError(message["step"], message["errno"], message["message"])
+        if "fd" in message:
+            os.close(message["fd"])
 
 
 def _init_pid_if_forked(parent_end):

@@ -96,3 +96,18 @@ def test_console_socket_errors(runtime, bundle, tmp_path):
     cid = runtime.new_id()
     assert_clean_failure(runtime, runtime("create", "-b", bundle, "--console-socket", str(tmp_path / "x"), cid),
                          cid, "--console-socket: config.json's process.terminal is false")
+
+
+def test_a_foreground_run_relays_the_terminal(runtime, bundle):
+    """runc's run does the engine's part itself when no console socket is given:
+    the container's pty output comes out on run's stdout, and its status back."""
+    bundle.process["terminal"] = True
+    result = runtime.run(runtime.new_id(), bundle.set_args(sh("tty; [ -t 0 ] && echo stdin-is-a-tty; exit 3")))
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.replace("\r", "").split("\n")[:2] == ["/dev/pts/0", "stdin-is-a-tty"]
+
+
+def test_a_detached_run_with_a_terminal_needs_a_console_socket(runtime, bundle):
+    bundle.process["terminal"] = True
+    cid = runtime.new_id()
+    assert_clean_failure(runtime, runtime("run", "-d", "-b", bundle, cid), cid, "a terminal needs --console-socket")
