@@ -225,8 +225,9 @@ class Container:
         if status == PAUSED and not ignore_paused:
             raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
-        plan = execute.ExecPlan(config, process, self.record.pid, self.record.rootfs, self._cgroup(),
-                                preserve_fds, console_socket, self.store.seccomp_cache_directory())
+        plan = execute.ExecPlan(self.id, config, process, self.record.pid, self.record.rootfs,
+                                self._cgroup(), preserve_fds, console_socket,
+                                self.store.seccomp_cache_directory())
         if not detach:
             # the new process's parent exits once it has forked it: as subreaper we inherit it
             _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")

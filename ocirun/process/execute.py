@@ -10,6 +10,8 @@
     CGROUP_JOINED ───────────────────────────────────────────────────▶ (with a terminal: open the pty)
                                 ◀─────────────────────────────────── CONSOLE_FD + master fd
     send it to --console-socket
+                                ◀─────────────────────────────────── SECCOMP_FD + notify fd (with
+    send it to listenerPath                                          SCMP_ACT_NOTIFY)
                                                                        rlimits, user, capabilities,
                                                                        no_new_privs, seccomp, cwd;
                                                                        execve: the channel closes
@@ -40,12 +42,13 @@ class ExecPlan:
     """What the new process needs, checked before any fork; `config` is the
     container's, with the exec'd process in place of its own."""
 
-    def __init__(self, config, process, init_pid, rootfs, cgroup, preserve_fds=0, console_socket=None,
-                 seccomp_cache=None):
+    def __init__(self, container_id, config, process, init_pid, rootfs, cgroup, preserve_fds=0,
+                 console_socket=None, seccomp_cache=None):
         if process.terminal and not console_socket:
             raise OcirunError("exec: a terminal (-t, process.terminal) needs --console-socket")
         if console_socket and not process.terminal:
             raise OcirunError("exec: --console-socket is for a terminal (-t, process.terminal)")
+        self.container_id = container_id
         self.config = config.replacing(process=process)
         self.init_pid = init_pid
         self.rootfs = rootfs
@@ -58,8 +61,6 @@ class ExecPlan:
         if config.seccomp is not None:
             from ocirun.linux import seccomp
             self.seccomp = seccomp.compile_profile(config.seccomp, seccomp_cache)
-            if self.seccomp.notify:
-                raise OcirunError("exec: a seccomp profile with SCMP_ACT_NOTIFY is not supported by exec yet")
         self.capability_sets = CapabilitySets(process.capabilities)
         self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in process.env)
         self.warnings = []
@@ -110,6 +111,12 @@ def launch(plan):
                 parent_end.send(msg.CGROUP_JOINED)
             elif kind == msg.CONSOLE_FD:
                 console.pass_on(message["fd"], plan.console_socket)
+            elif kind == msg.SECCOMP_FD:
+                from ocirun.process.launcher import send_to_seccomp_listener
+                try:
+                    send_to_seccomp_listener(plan, pid, message["fd"], status="running")
+                finally:
+                    os.close(message["fd"])
             elif kind == msg.ERROR:
                 raise ChildSetupError(message["step"], message["errno"], message["message"])
     except BaseException:
@@ -173,4 +180,5 @@ EXEC_STEPS = (
     init.load_seccomp_while_privileged,
     init.switch_user,
     init.enter_cwd,
+    init.load_seccomp,  # with no_new_privs and a listener: the parent passes the fd on
 )

@@ -219,15 +219,16 @@ def move_net_devices(plan, init_pid):
     netdevices.move_into(plan.config.net_devices, ns.path or f"/proc/{init_pid}/ns/net")
 
 
-def send_to_seccomp_listener(plan, init_pid, notify_fd):
+def send_to_seccomp_listener(plan, init_pid, notify_fd, status="creating"):
     """config-linux.md: one container process state per connection to
-    listenerPath, with the notify fd as SCM_RIGHTS; a failure is an error."""
+    listenerPath, with the notify fd as SCM_RIGHTS; a failure is an error.
+    (exec: the new process's pid, and the container "running".)"""
     import _socket
     from ocirun import hooks, jsonio
     config = plan.config
     state = {"ociVersion": config.oci_version, "fds": ["seccompFd"], "pid": init_pid,
              "metadata": plan.seccomp.listener_metadata,
-             "state": hooks.state_document(plan.container_id, init_pid, "creating", config.bundle,
+             "state": hooks.state_document(plan.container_id, init_pid, status, config.bundle,
                                            config.annotations, config.oci_version)}
     path = plan.seccomp.listener_path
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)

@@ -165,25 +165,35 @@ NOTIF_SEND = 0xC0182101
 
 
 class Listener:
-    """A seccomp agent: takes the fd and state from ocirun, then answers every
-    notification with `error`."""
+    """A seccomp agent: takes an fd and state from ocirun per connection (the
+    init's, then one per exec), then answers every notification with `error`."""
 
     def __init__(self, path, error):
         self.error = error
-        self.state = None
+        self.states = []
         self.syscalls = []
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(path)
-        self.server.listen(1)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.server.listen(4)
+        self.thread = threading.Thread(target=self.accept, daemon=True)
         self.thread.start()
 
-    def serve(self):
-        connection, _ = self.server.accept()
-        with connection:
-            data, fds, _, _ = socket.recv_fds(connection, 65536, 1)
-        self.state = json.loads(data)
-        notify_fd = fds[0]
+    @property
+    def state(self):
+        return self.states[0] if self.states else None
+
+    def accept(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                data, fds, _, _ = socket.recv_fds(connection, 65536, 1)
+            self.states.append(json.loads(data))
+            threading.Thread(target=self.serve, args=(fds[0],), daemon=True).start()
+
+    def serve(self, notify_fd):
         try:
             while True:
                 request = bytearray(80)
@@ -214,6 +224,20 @@ def test_notify_reaches_the_listener_which_answers(runtime, bundle, tmp_path):
     assert state["state"]["annotations"] == {"org.example": "notify"}
     assert state["pid"] == state["state"]["pid"] > 0
     assert 83 in listener.syscalls or 258 in listener.syscalls  # mkdir or mkdirat on x86_64
+
+
+def test_exec_hands_its_own_notify_fd_to_the_listener(runtime, bundle, tmp_path):
+    listener = Listener(str(tmp_path / "agent.sock"), errno.ENOMEDIUM)
+    bundle.linux["seccomp"] = profile(rule(["mkdir", "mkdirat"], action="SCMP_ACT_NOTIFY"),
+                                      listenerPath=str(tmp_path / "agent.sock"))
+    cid = runtime.new_id()
+    runtime.ok("run", "-d", "-b", bundle.set_args(["sleep", "1000"]), cid)
+    out = runtime.ok("exec", cid, "sh", "-c", "mkdir /tmp/x 2>&1; true").stdout
+    assert "No medium found" in out
+    assert len(listener.states) == 2  # the init's at create, then the exec'd process's
+    exec_state = listener.states[1]
+    assert exec_state["state"]["status"] == "running" and exec_state["pid"] != runtime.state(cid)["pid"]
+    runtime.delete(cid, force=True)
 
 
 def test_notify_with_the_tsync_flag_loads(runtime, bundle, tmp_path):
