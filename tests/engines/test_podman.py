@@ -3,6 +3,10 @@ the scenarios of issue 6, each checked on output, exit status or what the
 kernel shows."""
 import concurrent.futures
 import os
+import shutil
+import socket
+import subprocess
+import tarfile
 import time
 
 import pytest
@@ -147,3 +151,36 @@ def test_a_runtime_error_reaches_the_user(podman):
     result = podman("run", "--rm", IMAGE, "/no/such/program", check=False)
     assert result.returncode != 0
     assert '"/no/such/program"' in result.stderr and "no such file or directory" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def notify_image(podman_engine, rootfs_tar, tmp_path_factory):
+    """The busybox image plus a static sd_notify (busybox cannot reach a unix datagram socket)."""
+    directory = tmp_path_factory.mktemp("notify-image")
+    probe = directory / "sd_notify"
+    source = os.path.join(os.path.dirname(__file__), "..", "integration", "probes", "sd_notify.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(probe), source], check=True)
+    archive = directory / "image.tar"
+    shutil.copy(rootfs_tar, archive)
+    with tarfile.open(archive, "a") as tar:
+        tar.add(probe, arcname="./bin/sd_notify")
+    podman_engine("import", archive, "localhost/ocirun-test-notify:latest")
+    yield "localhost/ocirun-test-notify:latest"
+    podman_engine("rmi", "-f", "localhost/ocirun-test-notify:latest", check=False)
+
+
+def test_sdnotify_container_reaches_podmans_notify_socket(podman, notify_image, name, tmp_path):
+    """podman --sdnotify=container hands NOTIFY_SOCKET to the runtime: the
+    container's READY=1 comes out on the socket podman itself was given."""
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host.bind(str(tmp_path / "host.sock"))
+    host.settimeout(20)
+    c = name()
+    podman.env = dict(podman.env, NOTIFY_SOCKET=str(tmp_path / "host.sock"))
+    podman("run", "-d", "--name", c, "--sdnotify=container", notify_image, "sh", "-c",
+           "echo $NOTIFY_SOCKET; sleep 0.5; sd_notify READY=1; sleep 1000")
+    messages = []
+    while b"READY=1" not in messages:
+        messages += host.recv(4096).split(b"\n")
+    host.close()
+    assert podman("logs", c).stdout.split("\n")[0] == "/run/notify/notify.sock"  # the runtime's, inside
