@@ -186,6 +186,9 @@ class Container:
         # a terminal without a console socket: this command relays it, as runc's run does
         keep_console = not detach and not create_options.get("console_socket")
         container = cls.create(container_id, keep_console=keep_console, **create_options)
+        if container.console_master is not None:
+            from ocirun.linux import console
+            console.copy_window_size(container.console_master)  # before the process can ask
         try:
             forwarded = _forward_signals(container.record.pid) if not detach else None
             container.start()
@@ -197,7 +200,6 @@ class Container:
         if detach:
             return 0
         if container.console_master is not None:
-            from ocirun.linux import console
             console.relay(container.console_master, container.record.pid)
         status = _wait_exit_status(container.record.pid)
         for signum, handler in (forwarded or {}).items():

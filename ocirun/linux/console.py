@@ -68,13 +68,15 @@ def relay(master, pid):
     terminal itself, with its window size), the pty to our stdout, until the
     container's process `pid` has exited and its output is drained."""
     import select
+    import signal
     import tty
     pidfd = os.pidfd_open(pid)
     saved = None
     if os.isatty(0):
         saved = termios.tcgetattr(0)
         tty.setraw(0)
-        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        # the kernel then signals the pty's foreground process group itself
+        signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(master))
     sources = {master, 0}  # 0: our stdin, read until its end
     try:
         while True:
@@ -96,6 +98,12 @@ def relay(master, pid):
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         os.close(pidfd)
         os.close(master)
+
+
+def copy_window_size(master):
+    """Our terminal's size (stdin's) onto the container's pty, when stdin is one."""
+    if os.isatty(0):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
 
 
 def _copy_out(master):

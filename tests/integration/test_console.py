@@ -111,3 +111,32 @@ def test_a_detached_run_with_a_terminal_needs_a_console_socket(runtime, bundle):
     bundle.process["terminal"] = True
     cid = runtime.new_id()
     assert_clean_failure(runtime, runtime("run", "-d", "-b", bundle, cid), cid, "a terminal needs --console-socket")
+
+
+def test_a_foreground_run_passes_window_size_changes_on(runtime, bundle):
+    """run's own stdin is a terminal: the container's pty takes its size, and
+    a later SIGWINCH to run carries the new size over (the kernel then signals
+    the container's foreground process group)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import time
+    bundle.process["terminal"] = True
+    bundle.set_args(sh("trap 'stty size' WINCH; stty size; echo ready; while :; do sleep 0.05; done"))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 90, 0, 0))
+    run = runtime.popen("run", "-b", bundle, runtime.new_id(), stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 10
+    while b"ready" not in output and time.monotonic() < deadline:
+        output += os.read(master, 4096)
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    run.send_signal(28)  # SIGWINCH, as the terminal would send it
+    while b"40 120" not in output and time.monotonic() < deadline:
+        output += os.read(master, 4096)
+    run.kill()
+    run.wait(10)
+    os.close(master)
+    assert b"33 90" in output and b"40 120" in output, output
