@@ -143,13 +143,20 @@ class DeviceRule(Frozen):
                   minor=raw.get("minor"), access=raw.get("access", "rwm"))
 
 
+def _unset_if_zero(value):
+    """runc's reading of these limits, which engines write to: 0 is "not set"
+    (Docker sends memory 0, cpu shares 0, blkio weight 0, pids 0...)."""
+    return None if value == 0 else value
+
+
 class MemoryResources(Frozen):
     __slots__ = ("limit", "reservation", "swap", "kernel", "kernel_tcp", "swappiness",
                  "disable_oom_killer", "use_hierarchy", "check_before_update")
 
     def __init__(self, raw):
-        self._set(limit=raw.get("limit"), reservation=raw.get("reservation"), swap=raw.get("swap"),
-                  kernel=raw.get("kernel"), kernel_tcp=raw.get("kernelTCP"), swappiness=raw.get("swappiness"),
+        self._set(limit=_unset_if_zero(raw.get("limit")), reservation=_unset_if_zero(raw.get("reservation")),
+                  swap=_unset_if_zero(raw.get("swap")), kernel=_unset_if_zero(raw.get("kernel")),
+                  kernel_tcp=_unset_if_zero(raw.get("kernelTCP")), swappiness=raw.get("swappiness"),
                   disable_oom_killer=raw.get("disableOOMKiller"), use_hierarchy=raw.get("useHierarchy"),
                   check_before_update=raw.get("checkBeforeUpdate"))
 
@@ -159,9 +166,10 @@ class CpuResources(Frozen):
                  "idle")
 
     def __init__(self, raw):
-        self._set(shares=raw.get("shares"), quota=raw.get("quota"), burst=raw.get("burst"),
-                  period=raw.get("period"), realtime_runtime=raw.get("realtimeRuntime"),
-                  realtime_period=raw.get("realtimePeriod"), cpus=raw.get("cpus") or None,
+        self._set(shares=_unset_if_zero(raw.get("shares")), quota=_unset_if_zero(raw.get("quota")),
+                  burst=raw.get("burst"), period=_unset_if_zero(raw.get("period")),
+                  realtime_runtime=_unset_if_zero(raw.get("realtimeRuntime")),
+                  realtime_period=_unset_if_zero(raw.get("realtimePeriod")), cpus=raw.get("cpus") or None,
                   mems=raw.get("mems") or None, idle=raw.get("idle"))
 
 
@@ -170,8 +178,8 @@ class DeviceRate(Frozen):
     __slots__ = ("major", "minor", "rate", "weight", "leaf_weight")
 
     def __init__(self, raw):
-        self._set(major=raw["major"], minor=raw["minor"], rate=raw.get("rate"), weight=raw.get("weight"),
-                  leaf_weight=raw.get("leafWeight"))
+        self._set(major=raw["major"], minor=raw["minor"], rate=raw.get("rate"),
+                  weight=_unset_if_zero(raw.get("weight")), leaf_weight=_unset_if_zero(raw.get("leafWeight")))
 
 
 class BlockIoResources(Frozen):
@@ -181,7 +189,7 @@ class BlockIoResources(Frozen):
     def __init__(self, raw):
         def rates(key):
             return tuple(DeviceRate(d) for d in raw.get(key) or ())
-        self._set(weight=raw.get("weight"), leaf_weight=raw.get("leafWeight"),
+        self._set(weight=_unset_if_zero(raw.get("weight")), leaf_weight=_unset_if_zero(raw.get("leafWeight")),
                   weight_devices=rates("weightDevice"), throttle_read_bps=rates("throttleReadBpsDevice"),
                   throttle_write_bps=rates("throttleWriteBpsDevice"),
                   throttle_read_iops=rates("throttleReadIOPSDevice"),
@@ -202,7 +210,7 @@ class Resources(Frozen):
 
     def __init__(self, raw):
         self._set(memory=_optional(MemoryResources, raw.get("memory")), cpu=_optional(CpuResources, raw.get("cpu")),
-                  pids_limit=(raw.get("pids") or {}).get("limit"),
+                  pids_limit=_unset_if_zero((raw.get("pids") or {}).get("limit")),
                   block_io=_optional(BlockIoResources, raw.get("blockIO")),
                   # (page size, limit) in order
                   hugepage_limits=tuple((h["pageSize"], h["limit"]) for h in raw.get("hugepageLimits") or ()),

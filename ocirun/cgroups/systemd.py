@@ -99,7 +99,7 @@ def resource_properties(resources, unified):
             props.append(("AllowedCPUs", "ay", cpu_mask(cpu.cpus)))
         if cpu.mems:
             props.append(("AllowedMemoryNodes", "ay", cpu_mask(cpu.mems)))
-    if resources.pids_limit is not None and resources.pids_limit != 0:
+    if resources.pids_limit is not None:
         props.append(("TasksMax", "t", _limit(resources.pids_limit)))
     if resources.block_io and resources.block_io.weight is not None and not unified:
         props.append(("BlockIOWeight", "t", resources.block_io.weight))

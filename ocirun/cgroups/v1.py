@@ -18,12 +18,6 @@ THROTTLES = (("throttle_read_bps", "read_bps_device", "rbps", "throttleReadBpsDe
 BEST_EFFORT = ("memory.kernel", "memory.kernelTCP")
 
 
-def unset_if_zero(value):
-    """runc's reading, which engines write to: 0 is "not set" for the limits
-    below (Docker sends memory 0, cpu shares 0, blkio weight 0...)."""
-    return None if value == 0 else value
-
-
 def writes(resources, current_memory_limit=None):
     """[(controller, file, value, field)] for a Resources, in writing order;
     current_memory_limit None is a new cgroup's: unlimited."""
@@ -35,18 +29,18 @@ def writes(resources, current_memory_limit=None):
     if cpu:
         # period before quota, rt period before rt runtime: each is checked against the other
         for value, controller, name, field in (
-                (unset_if_zero(cpu.shares), "cpu", "cpu.shares", "cpu.shares"),
-                (unset_if_zero(cpu.period), "cpu", "cpu.cfs_period_us", "cpu.period"),
-                (unset_if_zero(cpu.quota), "cpu", "cpu.cfs_quota_us", "cpu.quota"),
+                (cpu.shares, "cpu", "cpu.shares", "cpu.shares"),
+                (cpu.period, "cpu", "cpu.cfs_period_us", "cpu.period"),
+                (cpu.quota, "cpu", "cpu.cfs_quota_us", "cpu.quota"),
                 (cpu.burst, "cpu", "cpu.cfs_burst_us", "cpu.burst"),
-                (unset_if_zero(cpu.realtime_period), "cpu", "cpu.rt_period_us", "cpu.realtimePeriod"),
-                (unset_if_zero(cpu.realtime_runtime), "cpu", "cpu.rt_runtime_us", "cpu.realtimeRuntime"),
+                (cpu.realtime_period, "cpu", "cpu.rt_period_us", "cpu.realtimePeriod"),
+                (cpu.realtime_runtime, "cpu", "cpu.rt_runtime_us", "cpu.realtimeRuntime"),
                 (cpu.idle, "cpu", "cpu.idle", "cpu.idle"),
                 (cpu.cpus, "cpuset", "cpuset.cpus", "cpu.cpus"),
                 (cpu.mems, "cpuset", "cpuset.mems", "cpu.mems")):
             if value is not None:
                 out.append((controller, name, value, field))
-    if unset_if_zero(resources.pids_limit) is not None:
+    if resources.pids_limit is not None:
         limit = resources.pids_limit
         out.append(("pids", "pids.max", "max" if limit <= 0 else limit, "pids.limit"))
     block_io = resources.block_io
@@ -87,9 +81,9 @@ def rdma_writes(rdma):
 
 def _memory_writes(memory, current_limit):
     out = []
-    if unset_if_zero(memory.reservation) is not None:
+    if memory.reservation is not None:
         out.append(("memory", "memory.soft_limit_in_bytes", memory.reservation, "memory.reservation"))
-    limit, swap = unset_if_zero(memory.limit), unset_if_zero(memory.swap)
+    limit, swap = memory.limit, memory.swap
     if limit == -1 and swap is None:
         swap = -1  # unlimited memory takes unlimited memory+swap with it (runc)
     limit_write = ("memory", "memory.limit_in_bytes", limit, "memory.limit")
@@ -104,8 +98,8 @@ def _memory_writes(memory, current_limit):
         out.append(limit_write)
     elif swap is not None:
         out.append(swap_write)
-    for value, name, field in ((unset_if_zero(memory.kernel), "memory.kmem.limit_in_bytes", "memory.kernel"),
-                               (unset_if_zero(memory.kernel_tcp), "memory.kmem.tcp.limit_in_bytes",
+    for value, name, field in ((memory.kernel, "memory.kmem.limit_in_bytes", "memory.kernel"),
+                               (memory.kernel_tcp, "memory.kmem.tcp.limit_in_bytes",
                                 "memory.kernelTCP"),
                                (memory.swappiness, "memory.swappiness", "memory.swappiness")):
         if value is not None:
@@ -119,16 +113,16 @@ def _memory_writes(memory, current_limit):
 
 def _block_io_writes(block_io):
     out = []
-    if unset_if_zero(block_io.weight) is not None:
+    if block_io.weight is not None:
         # blkio.weight (CFQ), or blkio.bfq.weight under BFQ: chosen by what exists
         out.append(("blkio", "blkio.weight|blkio.bfq.weight", block_io.weight, "blockIO.weight"))
-    if unset_if_zero(block_io.leaf_weight) is not None:
+    if block_io.leaf_weight is not None:
         out.append(("blkio", "blkio.leaf_weight", block_io.leaf_weight, "blockIO.leafWeight"))
     for device in block_io.weight_devices:
-        if unset_if_zero(device.weight) is not None:
+        if device.weight is not None:
             out.append(("blkio", "blkio.weight_device|blkio.bfq.weight_device",
                         f"{device.major}:{device.minor} {device.weight}", "blockIO.weightDevice"))
-        if unset_if_zero(device.leaf_weight) is not None:
+        if device.leaf_weight is not None:
             out.append(("blkio", "blkio.leaf_weight_device", f"{device.major}:{device.minor} {device.leaf_weight}",
                         "blockIO.weightDevice"))
     for attribute, name, _, field in THROTTLES:

@@ -4,7 +4,7 @@ conversions runc and crun use.  `writes` is pure, like v1.writes.
 Fields v2 has no file for are errors naming them (realtime cpu, swappiness,
 disableOOMKiller, leafWeight); kernel memory limits, gone from the kernel,
 are warnings (v1.BEST_EFFORT)."""
-from ocirun.cgroups.v1 import THROTTLES, hugetlb_writes, rdma_writes, unset_if_zero as _set
+from ocirun.cgroups.v1 import THROTTLES, hugetlb_writes, rdma_writes
 from ocirun.errors import ConfigError
 
 
@@ -38,46 +38,46 @@ def writes(resources):
     out = []
     memory = resources.memory
     if memory:
-        if _set(memory.reservation) is not None:
+        if memory.reservation is not None:
             out.append(("memory", "memory.low", _max(memory.reservation), "memory.reservation"))
-        if _set(memory.limit) is not None:
+        if memory.limit is not None:
             out.append(("memory", "memory.max", _max(memory.limit), "memory.limit"))
-        if _set(memory.swap) is not None:
-            out.append(("memory", "memory.swap.max", swap_max(memory.swap, _set(memory.limit)), "memory.swap"))
+        if memory.swap is not None:
+            out.append(("memory", "memory.swap.max", swap_max(memory.swap, memory.limit), "memory.swap"))
         for value, field in ((memory.swappiness, "memory.swappiness"),
                              (memory.disable_oom_killer or None, "memory.disableOOMKiller")):
             if value is not None:
                 raise ConfigError(f"linux.resources.{field}: cgroup v2 has no such setting")
-        for value, field in ((_set(memory.kernel), "memory.kernel"), (_set(memory.kernel_tcp), "memory.kernelTCP")):
+        for value, field in ((memory.kernel, "memory.kernel"), (memory.kernel_tcp, "memory.kernelTCP")):
             if value is not None:
                 out.append(("memory", None, value, field))  # nothing to write: a warning
     cpu = resources.cpu
     if cpu:
         if cpu.shares:
             out.append(("cpu", "cpu.weight", cpu_weight(cpu.shares), "cpu.shares"))
-        if _set(cpu.quota) is not None or _set(cpu.period) is not None:
+        if cpu.quota is not None or cpu.period is not None:
             quota = "max" if cpu.quota is None or cpu.quota <= 0 else cpu.quota
             out.append(("cpu", "cpu.max", f"{quota} {cpu.period or 100000}", "cpu.quota"))
         if cpu.burst is not None:
             out.append(("cpu", "cpu.max.burst", cpu.burst, "cpu.burst"))
         if cpu.idle is not None:
             out.append(("cpu", "cpu.idle", cpu.idle, "cpu.idle"))
-        if _set(cpu.realtime_runtime) is not None or _set(cpu.realtime_period) is not None:
+        if cpu.realtime_runtime is not None or cpu.realtime_period is not None:
             raise ConfigError("linux.resources.cpu.realtimeRuntime: cgroup v2 has no real-time cpu budget")
         if cpu.cpus:
             out.append(("cpuset", "cpuset.cpus", cpu.cpus, "cpu.cpus"))
         if cpu.mems:
             out.append(("cpuset", "cpuset.mems", cpu.mems, "cpu.mems"))
-    if _set(resources.pids_limit) is not None:
+    if resources.pids_limit is not None:
         out.append(("pids", "pids.max", "max" if resources.pids_limit <= 0 else resources.pids_limit, "pids.limit"))
     block_io = resources.block_io
     if block_io:
-        if _set(block_io.leaf_weight) is not None:
+        if block_io.leaf_weight is not None:
             raise ConfigError("linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weight")
-        if _set(block_io.weight) is not None:
+        if block_io.weight is not None:
             out.append(("io", "io.weight", f"default {io_weight(block_io.weight)}", "blockIO.weight"))
         for device in block_io.weight_devices:
-            if _set(device.weight) is not None:
+            if device.weight is not None:
                 out.append(("io", "io.weight", f"{device.major}:{device.minor} {io_weight(device.weight)}",
                             "blockIO.weightDevice"))
         for attribute, _, key, field in THROTTLES:

@@ -49,3 +49,12 @@ def test_unlimited_is_infinity_and_names_follow_the_version():
     v2 = dict((n, v) for n, _s, v in systemd.resource_properties(
         Resources({"memory": {"limit": 1 << 30, "swap": 2 << 30}, "cpu": {"shares": 1024}}), unified=True))
     assert v2 == {"MemoryMax": 1 << 30, "MemorySwapMax": 1 << 30, "CPUWeight": 39}
+
+
+def test_zero_means_unset_for_the_properties_too():
+    """Docker's zeros: no MemoryLimit=0 (an OOM at once), no BlockIOWeight=0
+    (out of systemd's range), no swap check on a limit that is not set."""
+    zeros = Resources({"memory": {"limit": 0, "reservation": 0, "swap": 0}, "pids": {"limit": 0},
+                       "cpu": {"shares": 0, "quota": 0, "period": 0}, "blockIO": {"weight": 0}})
+    assert systemd.resource_properties(zeros, unified=False) == []
+    assert systemd.resource_properties(zeros, unified=True) == []
