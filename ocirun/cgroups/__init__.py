@@ -158,6 +158,18 @@ class Manager:
         if busy:
             raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
         parts = self.path.strip("/").split("/")
+        shallowest = self.make_directories()
+        self.owned = True
+        if self.unified_only:
+            self.enable_all_controllers()
+        if shallowest < len(parts) - 1 and "/" + "/".join(parts[:shallowest + 1]) != DEFAULT_PARENT:
+            self.created_from = "/" + "/".join(parts[:shallowest + 1])
+
+    def make_directories(self):
+        """mkdir the path, level by level, in every hierarchy (a new cpuset
+        level gets its parent's cpus and mems); returns the depth of the
+        shallowest level made (the leaf's when all existed)."""
+        parts = self.path.strip("/").split("/")
         shallowest = len(parts) - 1
         for name, mount in self.mounts.items():
             directory = mount
@@ -171,11 +183,7 @@ class Manager:
                 if "cpuset" in name.split(","):
                     # a parent made by someone else may have none either
                     _inherit_cpuset(directory)
-        self.owned = True
-        if self.unified_only:
-            self.enable_all_controllers()
-        if shallowest < len(parts) - 1 and "/" + "/".join(parts[:shallowest + 1]) != DEFAULT_PARENT:
-            self.created_from = "/" + "/".join(parts[:shallowest + 1])
+        return shallowest
 
     def apply_device_rules(self, configured):
         """linux.resources.devices: the v1 devices controller's files, or on
@@ -299,9 +307,7 @@ class Manager:
         if missing:
             raise OcirunError(f"config.json: linux.resources: this host's cgroup v2 has no "
                               f"{', '.join(sorted(missing))} controller")
-        directory = mount
-        for part in [""] + self.path.strip("/").split("/")[:-1]:
-            directory = os.path.join(directory, part) if part else directory
+        for directory in self._unified_ancestors():
             control = os.path.join(directory, "cgroup.subtree_control")
             enabled = set(_read(control).split())
             wanted = controllers - enabled
@@ -315,10 +321,7 @@ class Manager:
         """cgroup v2, at create: every controller the parent has, as runc does,
         so that stats and memory.events exist without limits being set; best
         effort, one by one (a parent with processes of its own refuses)."""
-        mount = self.mounts["unified"]
-        directory = mount
-        for part in [""] + self.path.strip("/").split("/")[:-1]:
-            directory = os.path.join(directory, part) if part else directory
+        for directory in self._unified_ancestors():
             available = _read(os.path.join(directory, "cgroup.controllers")).split()
             control = os.path.join(directory, "cgroup.subtree_control")
             for controller in set(available) - set(_read(control).split()):
@@ -326,6 +329,14 @@ class Manager:
                     _write(control, f"+{controller}")
                 except OSError:
                     pass
+
+    def _unified_ancestors(self):
+        """The unified hierarchy's root, then each parent of the container's cgroup there."""
+        directory = self.mounts["unified"]
+        yield directory
+        for part in self.path.strip("/").split("/")[:-1]:
+            directory = os.path.join(directory, part)
+            yield directory
 
     def _check_memory_usage(self, new_limit, where):
         """memory.checkBeforeUpdate: refuse a limit below what the container uses now."""

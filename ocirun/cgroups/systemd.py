@@ -151,15 +151,8 @@ class SystemdManager(Manager):
         self.owned = True
         if self.unified_only:
             self.enable_all_controllers()  # systemd would, for the accounting asked
-        for name, mount in self.mounts.items():
-            directory = os.path.join(mount, self.path.lstrip("/"))
-            if name == "unified" and self.unified_only:
-                continue  # systemd put it there
-            os.makedirs(directory, 0o755, exist_ok=True)
-            if "cpuset" in name.split(","):
-                _inherit_cpusets(mount, self.path)
-            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
+        self.make_directories()  # where systemd made them already, this changes nothing
+        self.join(pid)
 
     def set_properties(self, resources):
         """update: tell systemd the new limits, so that it keeps them."""
@@ -179,14 +172,6 @@ class SystemdManager(Manager):
                 pass  # not loaded (any more): nothing to stop
             bus.call("ResetFailedUnit", "s", (self.unit,), ignore_errors=True)
         super().destroy(timeout)
-
-
-def _inherit_cpusets(mount, path):
-    from ocirun.cgroups import _inherit_cpuset
-    directory = mount
-    for part in path.strip("/").split("/"):
-        directory = os.path.join(directory, part)
-        _inherit_cpuset(directory)
 
 
 def _variants(props):
