@@ -270,6 +270,10 @@ class Process(Frozen):
             console_size=(raw["consoleSize"]["height"], raw["consoleSize"]["width"]) if "consoleSize" in raw else None,
         )
 
+    def environ(self):
+        """env as the dict execve takes (an entry without "=" is an empty variable)."""
+        return dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in self.env)
+
 
 class Config(Frozen):
     __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname",

@@ -352,12 +352,12 @@ class Container:
             if status == STOPPED:
                 raise WrongState(f"cannot update container {self.id}: it is stopped")
             cgroup = self._cgroup()
+            typed = config_module.Resources(resources)
             if cgroup.unit:
-                cgroup.set_properties(config_module.Resources(resources))
+                cgroup.set_properties(typed)
             if resources.get("devices"):
                 cgroup.apply_device_rules(config_module.DeviceRule(rule) for rule in resources["devices"])
-            cgroup.apply_resources(config_module.Resources(resources),
-                                   log.current.warning_to_stderr_when_unlogged, updating=True,
+            cgroup.apply_resources(typed, log.current.warning_to_stderr_when_unlogged, updating=True,
                                    where="update: resources")
 
     def stats(self):

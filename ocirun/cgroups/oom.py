@@ -41,9 +41,11 @@ class MemoryEventsWatch:
         except OSError:
             os.close(self.fd)
             raise
+        self.kills = 0
         self.kills = self._count()
 
     def _count(self):
+        """memory.events' oom_kill, or the last count once the cgroup is gone."""
         try:
             with open(self.events) as f:
                 for line in f:
@@ -52,7 +54,7 @@ class MemoryEventsWatch:
                         return int(value)
         except FileNotFoundError:  # the cgroup is gone with the container
             pass
-        return self.kills if hasattr(self, "kills") else 0
+        return self.kills
 
     def new_kills(self):
         try:

@@ -62,7 +62,7 @@ class ExecPlan:
             from ocirun.linux import seccomp
             self.seccomp = seccomp.compile_profile(config.seccomp, seccomp_cache)
         self.capability_sets = CapabilitySets(process.capabilities)
-        self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in process.env)
+        self.environ = process.environ()
         self.warnings = []
         self.init_waits_for_cgroup = True  # the new process waits for the parent to move it
         self.namespaces = _namespaces_to_join(init_pid)

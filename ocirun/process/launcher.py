@@ -52,8 +52,7 @@ class LaunchPlan:
             intelrdt.check(config.intel_rdt)
         lsm.check(config.process, config.mount_label)
         self.capability_sets = CapabilitySets(config.process.capabilities)
-        self.environ = dict(entry.split("=", 1) if "=" in entry else (entry, "")
-                            for entry in config.process.env)
+        self.environ = config.process.environ()
         # Set by Container.create once the state directory exists:
         self.cgroup = None
         self.fifo_fd = None  # the exec fifo's reading end, for the init to inherit
