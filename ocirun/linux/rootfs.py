@@ -188,17 +188,17 @@ def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     return best
 
 
-def mount_all(rootfs, mounts, parsed_options, bundle, made=None, cgroups=None):
-    """Mount each in order; with `made`, append each destination once mounted.
-    cgroups: (the container's cgroups.Manager, whether it has a cgroup
-    namespace), for mounts of type cgroup and cgroup2."""
+def mount_all(rootfs, mounts, parsed_options, bundle, made, cgroups):
+    """Mount each in order; unless `made` is None, append each destination
+    once mounted.  cgroups: (the container's cgroups.Manager, whether it has
+    a cgroup namespace), for mounts of type cgroup and cgroup2."""
     for mount, options in zip(mounts, parsed_options):
         mount_one(rootfs, mount, options, bundle, cgroups)
         if made is not None:
             made.append(mount.destination)
 
 
-def mount_one(rootfs, mount, options, bundle, cgroups=None):
+def mount_one(rootfs, mount, options, bundle, cgroups):
     source = mount.source
     if options.is_bind:
         source = os.path.join(bundle, source) if source and not source.startswith("/") else source
@@ -226,7 +226,7 @@ def mount_one(rootfs, mount, options, bundle, cgroups=None):
             remount_bind(target, flags & BIND_REMOUNT_FLAGS, options.cleared, what)
     elif options.copy_up:
         mount_tmpfs_copying_up(target, flags, options.data, what)
-    elif mount.type in ("cgroup", "cgroup2") and cgroups is not None:
+    elif mount.type in ("cgroup", "cgroup2"):
         from ocirun.linux import cgroupfs
         cgroupfs.mount(target, mount.type, options, *cgroups, what)
     else:
