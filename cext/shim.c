@@ -10,6 +10,8 @@
 #include <linux/keyctl.h>
 #include <linux/bpf.h>
 #include <sys/inotify.h>
+#include <sys/vfs.h>
+#include <linux/openat2.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
@@ -196,4 +198,35 @@ int ocirun_inotify_init1(int flags)
 int ocirun_inotify_add_watch(int fd, const char *path, uint32_t mask)
 {
     return inotify_add_watch(fd, path, mask);
+}
+
+int ocirun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+    struct open_how how = {flags, mode, resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int ocirun_fsopen(const char *fs_name, unsigned int flags)
+{
+    return (int)syscall(SYS_fsopen, fs_name, flags);
+}
+
+int ocirun_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)
+{
+    return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+int ocirun_fsmount(int fd, unsigned int flags, unsigned int attr_flags)
+{
+    return (int)syscall(SYS_fsmount, fd, flags, attr_flags);
+}
+
+/* The filesystem's magic number (statfs(2) f_type): what a file really is on. */
+int ocirun_fstatfs_type(int fd, int64_t *type)
+{
+    struct statfs buf;
+    int ret = fstatfs(fd, &buf);
+    if (ret == 0)
+        *type = (int64_t)buf.f_type;
+    return ret;
 }

@@ -35,3 +35,8 @@ int ocirun_bpf_prog_get_fd_by_id(uint32_t id);
 int ocirun_bpf_prog_detach(int target_fd, int program_fd, unsigned int attach_type);
 int ocirun_inotify_init1(int flags);
 int ocirun_inotify_add_watch(int fd, const char *path, uint32_t mask);
+int ocirun_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int ocirun_fsopen(const char *fs_name, unsigned int flags);
+int ocirun_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
+int ocirun_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+int ocirun_fstatfs_type(int fd, int64_t *type);

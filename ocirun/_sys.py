@@ -47,6 +47,7 @@ MNT_DETACH = 2
 
 # prctl(2) options
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
@@ -157,6 +158,7 @@ AT_RECURSIVE = 0x8000
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 
 def mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0, dfd=AT_FDCWD,
@@ -169,10 +171,54 @@ def open_tree(path, flags, dfd=AT_FDCWD, what=None):
     return _check(lib.ocirun_open_tree(dfd, _bytes(path), flags), what or f"open_tree {path}")
 
 
-def move_mount(from_fd, to_path, what=None):
-    """Attach the detached mount `from_fd` (from open_tree) at `to_path`."""
-    _check(lib.ocirun_move_mount(from_fd, b"", AT_FDCWD, _bytes(to_path), MOVE_MOUNT_F_EMPTY_PATH),
-           what or f"move_mount to {to_path}")
+def move_mount(from_fd, to_fd, what):
+    """Attach the mount `from_fd` (from open_tree or fsmount) onto the file or
+    directory open at `to_fd`: no path is resolved, so nothing can redirect it."""
+    _check(lib.ocirun_move_mount(from_fd, b"", to_fd, b"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+           what)
+
+
+# openat2(2) resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+def openat2(dirfd, path, flags, resolve, mode=0, what=None):
+    return _check(lib.ocirun_openat2(dirfd, _bytes(path), flags, mode, resolve), what or f"open {path}")
+
+
+# fsopen(2), fsconfig(2), fsmount(2): a new filesystem as a detached mount
+FSOPEN_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 1
+
+
+def fsopen(fs_name, what):
+    return _check(lib.ocirun_fsopen(_bytes(fs_name), FSOPEN_CLOEXEC), what)
+
+
+def fsconfig(fd, cmd, key=None, value=None, what=None):
+    _check(lib.ocirun_fsconfig(fd, cmd, _bytes(key), _bytes(value), 0), what or f"fsconfig {key}")
+
+
+def fsmount(fd, attr_flags, what):
+    return _check(lib.ocirun_fsmount(fd, FSMOUNT_CLOEXEC, attr_flags), what)
+
+
+PROC_SUPER_MAGIC = 0x9FA0
+TMPFS_MAGIC = 0x01021994
+
+
+def fstatfs_type(fd, what):
+    """The magic number of the filesystem `fd` is on (statfs(2) f_type)."""
+    result = ffi.new("int64_t *")
+    _check(lib.ocirun_fstatfs_type(fd, result), what)
+    return result[0]
 
 
 def set_mempolicy(mode, nodes, what="set_mempolicy"):
