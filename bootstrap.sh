@@ -19,7 +19,7 @@ apt_install() {
 
 install_ocirun() {
     apt-get update -qq
-    apt_install python3 python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev busybox-static
+    apt_install python3 python3-venv python3-dev gcc libc6-dev musl-tools libffi-dev libseccomp-dev busybox-static
     # --clear: a venv left by another interpreter would keep its old python link
     "$PYTHON" -m venv --clear "$PREFIX"
     "$PREFIX/bin/pip" install -q .

@@ -1,18 +1,32 @@
 import importlib.util
 import os
 import pathlib
+import shutil
+import subprocess
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = pathlib.Path(__file__).resolve().parent
 VALIDATOR = "ocirun/_config_validator.py"
+EXEC_HELPER = "ocirun/ocirun-exec"
+
+
+def build_exec_helper(target):
+    """cext/exec_helper.c as a static program (see ocirun/process/sealed_exec.py).
+    musl keeps it at ~13 KiB, which ocirun copies on every container start;
+    glibc's static libc makes it ~700 KiB, slower to copy and to exec."""
+    compiler = ["musl-gcc"] if shutil.which("musl-gcc") else [os.environ.get("CC", "cc")]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(compiler + ["-static", "-Os", "-s", "-Wall", "-o", str(target),
+                               str(HERE / "cext" / "exec_helper.c")], check=True)
 
 
 class build_py_with_validator(build_py):
     """build_py that also writes ocirun/_config_validator.py, generated from spec/ by
-    ocirun/schema_codegen.py: into the build directory for a wheel, into the source tree for an
-    editable install (as setuptools' build sub-command protocol asks)."""
+    ocirun/schema_codegen.py, and builds ocirun/ocirun-exec: into the build directory for a
+    wheel, into the source tree for an editable install (as setuptools' build sub-command
+    protocol asks)."""
 
     def run(self):
         super().run()
@@ -24,15 +38,17 @@ class build_py_with_validator(build_py):
         codegen = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(codegen)
         codegen.write(target, HERE / "spec", byte_compile=editable)
+        build_exec_helper(HERE / EXEC_HELPER if editable else pathlib.Path(self.build_lib, EXEC_HELPER))
 
     def get_outputs(self, include_bytecode=True):
         outputs = super().get_outputs(include_bytecode)
-        generated = os.path.join(self.build_lib, VALIDATOR)
-        return outputs if generated in outputs else outputs + [generated]
+        generated = [os.path.join(self.build_lib, path) for path in (VALIDATOR, EXEC_HELPER)]
+        return outputs + [path for path in generated if path not in outputs]
 
     def get_output_mapping(self):
         mapping = super().get_output_mapping()
-        mapping[os.path.join(self.build_lib, VALIDATOR)] = str(HERE / VALIDATOR)
+        for path in (VALIDATOR, EXEC_HELPER):
+            mapping[os.path.join(self.build_lib, path)] = str(HERE / path)
         return mapping
 
     def get_source_files(self):

@@ -522,7 +522,7 @@ def run_cli(argv):
     if command in ("create", "run"):
         # first, so the kernel wait it starts overlaps every import that follows
         from ocirun.cgroups import prime_attach
-        prime_attach()
+        prime_attach(args.preserve_fds)
     from ocirun import log as log_module
     log = log_module.current = log_module.Logger(args.log, args.log_format, args.debug)
     if args.version:

@@ -459,3 +459,27 @@ def check_consistent(config):
     for i, mount in enumerate(config.mounts):
         if not mount.destination.startswith("/"):
             raise ConfigError(f"config.json: mounts[{i}].destination: {mount.destination!r} is not an absolute path")
+        check_proc_mount(mount, f"config.json: mounts[{i}]")
+
+
+# Under /proc nothing but procfs is mounted, except the files lxcfs emulates
+# (runc's list): a volume over /proc/sys/kernel would turn writes meant for
+# the kernel into writes to files the container chose.
+PROC_MOUNT_ALLOWED = frozenset((
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+    "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled",
+))
+
+
+def check_proc_mount(mount, where):
+    """runc's rule: on /proc only a procfs (or a bind of one, checked at mount
+    time), and below it only the files lxcfs emulates.  A volume over
+    /proc/sys/kernel would turn the kernel's files into the container's
+    (rootfs.py checks again where a destination really lands)."""
+    destination = os.path.normpath("/" + mount.destination.lstrip("/"))
+    if mount.type == "proc" or destination in PROC_MOUNT_ALLOWED:
+        return
+    if destination == "/proc" and "bind" not in mount.options and "rbind" not in mount.options:
+        raise ConfigError(f"{where}: {mount.destination!r} cannot be mounted because it is not of type proc")
+    if destination.startswith("/proc/"):
+        raise ConfigError(f"{where}: {mount.destination!r}: nothing but procfs is mounted under /proc")

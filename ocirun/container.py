@@ -20,7 +20,7 @@ from ocirun import OCI_VERSION, config as config_module
 from ocirun.cgroups import Manager
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
-from ocirun.state import (CREATED, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
+from ocirun.state import (CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
                           check_allowed, process_start_time)
 
 DEFAULT_ROOT = "/run/ocirun"
@@ -29,6 +29,7 @@ CONFIG_COPY = "config.json"  # in the state directory
 
 class Container:
     console_master = None  # see create(keep_console)
+    _holds_lock = False  # within _locked(): the state directory's flock is ours
 
     def __init__(self, container_id, store, record):
         self.id = container_id
@@ -46,7 +47,7 @@ class Container:
         keep_console: with a terminal and no console_socket, keep the pty's
         master as `console_master` (a foreground run relays it)."""
         from ocirun.cgroups import prime_attach
-        prime_attach()
+        prime_attach(preserve_fds)
         return cls._create(container_id, bundle, root, pid_file, systemd_cgroup,
                            no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                            preserve_fds=preserve_fds, console_socket=console_socket,
@@ -73,28 +74,34 @@ class Container:
         directory = store.create_directory(container_id)
         if notify:
             notify_socket.make_directory(directory)
+        plan.state_directory = directory
         plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         import fcntl
         fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
         host_mounts = None if config.namespace("mount") else \
             host_mount_points(config.root_path, config.mounts)
+        # Saved before anything is made, and again as create makes what it
+        # could not name beforehand (launcher.py): a create killed at any point
+        # leaves a record of what `delete --force` must undo.
+        record = plan.record = ContainerState(
+            directory, id=container_id, status=CREATING, bundle=config.bundle, rootfs=config.root_path,
+            created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
+            annotations=config.annotations, oci_version=config.oci_version,
+            cgroup_paths=plan.cgroup.directories(),
+            cgroup_unit=plan.cgroup.unit and [plan.cgroup.unit, plan.cgroup.slice])
+        plan.host_mount_points = host_mounts
         try:
+            plan.cgroup.check_free()  # only then is it ours, to kill in and remove
+            record.save()
             _fifo_path, plan.fifo_fd = create_fifo(directory)
             if _start_must_watch_exec(config):
                 plan.status_fd = create_status_fifo(directory)
             pid = launch_init(plan)
-            record = ContainerState(
-                directory, id=container_id, pid=pid, pid_start_time=process_start_time(pid),
-                status=CREATED, bundle=config.bundle, rootfs=config.root_path,
-                created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
-                annotations=config.annotations, cgroup_paths=plan.cgroup.directories(),
-                cgroup_created_from=plan.cgroup.created_from,
-                cgroup_unit=plan.cgroup.unit and [plan.cgroup.unit, plan.cgroup.slice],
-                oci_version=config.oci_version, hooks=_hooks_kept_in_state(config.hooks),
-                host_mounts=host_mounts)
+            record.pid, record.pid_start_time, record.status = pid, process_start_time(pid), CREATED
+            record.hooks = _hooks_kept_in_state(config.hooks)
+            record.host_mounts = host_mounts
             record.save()
-            with open(os.path.join(directory, CONFIG_COPY), "wb") as f:
-                f.write(config.text)  # exec's defaults and seccomp profile, as create saw them
+            _write_private_file(os.path.join(directory, CONFIG_COPY), config.text)  # exec's defaults and seccomp profile, as create saw them
             if pid_file:
                 _write_pid_file(pid_file, pid)
         except BaseException as e:
@@ -119,7 +126,7 @@ class Container:
         """Let the created init exec the user's process."""
         from ocirun.process import startsync
         with self._locked():
-            status = self.record.live_status()
+            status = self.status()
             check_allowed("start", self.id, status)
             hooks = config_module.hooks_from_json(self.record.hooks)
             notify = self._listen_for_notify()
@@ -266,7 +273,7 @@ class Container:
         return cls(container_id, store, record)
 
     def status(self):
-        return self.record.live_status()
+        return self.record.live_status(locked=self._holds_lock)
 
     def state(self):
         """The runtime-spec state document (runc's extra fields included)."""
@@ -274,7 +281,7 @@ class Container:
         return {
             "ociVersion": self.record.oci_version or OCI_VERSION,
             "id": self.id,
-            "pid": self.record.pid if status != STOPPED else 0,
+            "pid": self.record.pid or 0 if status != STOPPED else 0,
             "status": status,
             "bundle": self.record.bundle,
             "rootfs": self.record.rootfs,
@@ -436,9 +443,11 @@ class _Lock:
     def __enter__(self):
         c = self.container
         self.fd = c.store.lock(c.id)
+        c._holds_lock = True
         c.record = ContainerState.load(c.record.directory, c.id)  # re-read under the lock
 
     def __exit__(self, *exc):
+        self.container._holds_lock = False
         os.close(self.fd)
 
 
@@ -522,7 +531,23 @@ def _forward_signals(pid):
 
 
 def _write_pid_file(path, pid):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
+    """As runc writes it: a new file beside it, then renamed over it, so that
+    a symlink planted at `path` (or at the temporary name) is replaced, never
+    written through."""
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
     os.rename(tmp, path)
+
+
+def _write_private_file(path, data):
+    """A file of the state directory: root's alone (it holds the process's environment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -39,10 +39,13 @@ def state_document(container_id, pid, status, bundle, annotations, oci_version=N
     return state
 
 
-def run_all(phase, hooks, state):
-    """Run the hooks of one phase in order; the first failure raises HookError."""
+def run_all(phase, hooks, state, exec_helper=None):
+    """Run the hooks of one phase in order; the first failure raises HookError.
+    exec_helper: in the container's init, the sealed helper each hook is
+    exec'd through (process/sealed_exec.py): a startContainer hook is a file
+    of the image's."""
     for index, hook in enumerate(hooks):
-        run_one(f"{phase}[{index}]", hook, state)
+        run_one(f"{phase}[{index}]", hook, state, exec_helper)
 
 
 def run_all_warning(phase, hooks, state, warn):
@@ -54,7 +57,7 @@ def run_all_warning(phase, hooks, state, warn):
             warn(str(e))
 
 
-def run_one(name, hook, state):
+def run_one(name, hook, state, exec_helper=None):
     """fork + execve the hook with `state` as JSON on stdin; its stdout and
     stderr are kept for the error message.  Both are memfds, not pipes, so
     neither side can block the other and a hook that leaves a daemon behind
@@ -64,7 +67,7 @@ def run_one(name, hook, state):
     try:
         os.write(stdin, jsonio.dumps(state).encode())
         os.lseek(stdin, 0, os.SEEK_SET)
-        pid = _spawn(hook, stdin, output)
+        pid = _spawn(hook, stdin, output, exec_helper)
         status = _wait(pid, hook.timeout)
         if status is None:
             raise HookError(f"hook {name} {hook.path}: timed out after {hook.timeout}s")
@@ -79,7 +82,7 @@ def run_one(name, hook, state):
         os.close(output)
 
 
-def _spawn(hook, stdin, output):
+def _spawn(hook, stdin, output, exec_helper):
     # Prepared before the fork: the child only dup2s and execs.
     argv = list(hook.args) or [hook.path]
     env = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in hook.env)
@@ -89,6 +92,9 @@ def _spawn(hook, stdin, output):
             os.dup2(stdin, 0)
             os.dup2(output, 1)
             os.dup2(output, 2)
+            if exec_helper is not None:
+                from ocirun.process import sealed_exec  # loaded already by the init
+                sealed_exec.exec_through(exec_helper, hook.path, argv, env)
             os.execve(hook.path, argv, env)
         except OSError as e:
             os.write(2, f"exec: {e.strerror}".encode())

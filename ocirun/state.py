@@ -58,6 +58,20 @@ def process_start_time(pid):
     return int(fields[19])
 
 
+def _locked_by_another(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def _remove_tree(directory):
     try:
         entries = list(os.scandir(directory))
@@ -92,8 +106,11 @@ class ContainerState:
 
     def save(self):
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(jsonio.dumps({name: getattr(self, name) for name in self.FIELDS}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, jsonio.dumps({name: getattr(self, name) for name in self.FIELDS}).encode())
+        finally:
+            os.close(fd)
         os.rename(tmp, self.path)
 
     @classmethod
@@ -108,8 +125,13 @@ class ContainerState:
     def init_alive(self):
         return bool(self.pid) and process_start_time(self.pid) == self.pid_start_time
 
-    def live_status(self):
+    def live_status(self, locked=False):
+        """The status now.  A record still "creating" is a create in progress,
+        which holds the directory's lock, or else one that was killed: that
+        one is stopped (`locked`: the caller holds the lock itself)."""
         if self.status in (CREATED, RUNNING, PAUSED) and not self.init_alive():
+            return STOPPED
+        if self.status == CREATING and (locked or not _locked_by_another(self.directory)):
             return STOPPED
         return self.status
 
@@ -122,7 +144,7 @@ class StateStore:
 
     def _ensure_root(self):
         try:
-            os.makedirs(self.root, 0o711, exist_ok=True)
+            os.makedirs(self.root, 0o700, exist_ok=True)
             probe = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
             os.close(probe)
             if not os.access(self.root, os.W_OK):
@@ -143,7 +165,7 @@ class StateStore:
         self._ensure_root()
         path = self.directory(container_id)
         try:
-            os.mkdir(path, 0o711)
+            os.mkdir(path, 0o700)  # root's alone: its files hold the process's environment
         except FileExistsError:
             raise ContainerExists(f"container {container_id} already exists") from None
         except OSError as e:

@@ -39,7 +39,7 @@ def mounted_hierarchies(mountinfo="/proc/self/mountinfo"):
 _primed = False
 
 
-def prime_attach(own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinfo"):
+def prime_attach(reserved_fds=0, own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinfo"):
     """Start, in a thread, the wait the container's first cgroup.procs write would pay.
 
     Every cgroup.procs write takes the kernel's global cgroup_threadgroup_rwsem
@@ -51,7 +51,9 @@ def prime_attach(own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinf
     thread, not a child: it starts in ~0.1 ms where a fork of the interpreter
     takes milliseconds to run.  It holds no Python lock while the kernel
     makes it wait, so the main thread's forks are safe, and it dies with the
-    process.  Idempotent.
+    process.  Idempotent.  Its fd to a host cgroup.procs never takes a number
+    of the --preserve-fds range (3 to 3+reserved_fds-1): the container's
+    init keeps those.
     """
     global _primed
     if _primed:
@@ -64,6 +66,11 @@ def prime_attach(own_cgroups="/proc/self/cgroup", mountinfo="/proc/self/mountinf
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
         return  # e.g. no write access: then create pays the wait itself
+    if fd < 3 + reserved_fds:
+        import fcntl
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + reserved_fds)
+        os.close(fd)
+        fd = moved
     import _thread
     in_kernel = _thread.allocate_lock()
     in_kernel.acquire()
@@ -151,12 +158,15 @@ class Manager:
             self._hybrid = set(_read(os.path.join(self.mounts["unified"], "cgroup.controllers")).split())
         return self._hybrid
 
-    def create(self):
-        """Make the cgroup in every hierarchy; one that already holds processes
-        belongs to something else, and joining it would let delete kill them."""
+    def check_free(self):
+        """A cgroup that already holds processes belongs to something else, and
+        joining it would let delete kill them."""
         busy = self.pids()
         if busy:
             raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
+
+    def create(self):
+        """Make the cgroup in every hierarchy (check_free first)."""
         parts = self.path.strip("/").split("/")
         shallowest = self.make_directories()
         self.owned = True

@@ -125,9 +125,6 @@ class SystemdManager(Manager):
 
     def create(self):
         """Nothing to make yet: systemd makes the cgroup in start_unit, which needs a pid."""
-        busy = self.pids()
-        if busy:
-            raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
 
     def start_unit(self, pid, resources):
         """Ask systemd for the scope with `pid` in it and wait for the job;

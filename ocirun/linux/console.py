@@ -8,7 +8,9 @@ The pty is opened once the process is in the container's mount namespace
 container's own devpts instance; the master then travels to the runtime over
 the channel, and the runtime sends it on.
 """
+import errno
 import os
+import stat
 import struct
 import sys
 
@@ -19,17 +21,68 @@ import termios
 
 import _socket
 
+from ocirun import _sys
+from ocirun.linux import inroot
+
 
 def open_pty(console_size, uid, gid):
     """(master, slave) of a new pty, the slave owned by the process's user
     and of console_size (rows, columns) when given."""
     master, slave = os.openpty()
     os.set_inheritable(master, False)
+    _check_pty(master, slave)
     if console_size:
         rows, columns = console_size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     os.fchown(slave, uid, gid)
     return master, slave
+
+
+def _check_pty(master, slave):
+    """Both ends are a pty's (the master of /dev/ptmx, 5:2; a slave of a
+    devpts, 136-143), whatever the image put at /dev/ptmx and /dev/pts."""
+    master_dev, slave_dev = os.fstat(master), os.fstat(slave)
+    if not (stat.S_ISCHR(master_dev.st_mode) and os.major(master_dev.st_rdev) == 5
+            and stat.S_ISCHR(slave_dev.st_mode) and 136 <= os.major(slave_dev.st_rdev) <= 143):
+        os.close(master)
+        os.close(slave)
+        raise _sys.SyscallError(errno.ENOTTY, "not a pseudo-terminal of the container's devpts",
+                                "open the console")
+
+
+def make_console_target(root_fd):
+    """Before pivot_root: /dev/console inside the rootfs, made an empty file
+    when missing, and never through a symlink an image planted there
+    (CVE-2025-52565).  Returns its fd, for bind_console."""
+    try:
+        dev = inroot.make_in_root(root_fd, "/dev")
+        try:
+            try:
+                os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o600, dir_fd=dev))
+            except FileExistsError:
+                pass
+            target = os.open("console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
+        finally:
+            os.close(dev)
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, "/dev/console") from None
+    mode = os.fstat(target).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)) or \
+            _sys.fstatfs_type(target, "/dev/console") == _sys.PROC_SUPER_MAGIC:
+        os.close(target)
+        raise _sys.SyscallError(errno.EPERM, "it is neither a file nor a device node", "/dev/console")
+    return target
+
+
+def bind_console(slave, target):
+    """The pty's slave bound at /dev/console (config.md: process.terminal)."""
+    tree = _sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH, dfd=slave,
+                          what="bind the console at /dev/console")
+    try:
+        _sys.move_mount(tree, target, "bind the console at /dev/console")
+    finally:
+        os.close(tree)
 
 
 def become_controlling_terminal(slave):

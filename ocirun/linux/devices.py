@@ -4,7 +4,7 @@ import os
 import stat
 
 from ocirun import _sys
-from ocirun.linux.rootfs import resolve_in_root
+from ocirun.linux import inroot
 
 # runtime-spec config-linux.md "Default Devices": name -> (major, minor)
 DEFAULT_DEVICES = {
@@ -28,52 +28,76 @@ def needs_dev_setup(mounts):
     return True
 
 
-def create_default_devices(rootfs, in_user_namespace, configured=()):
+def create_default_devices(root_fd, in_user_namespace, configured=()):
     """The defaults, except those `configured` paths that linux.devices sets itself (as in runc,
     the config's entry wins)."""
     for name, (major, minor) in DEFAULT_DEVICES.items():
         if f"/dev/{name}" not in configured:
-            make_node(rootfs, f"/dev/{name}", "c", major, minor, 0o666, 0, 0, in_user_namespace)
+            make_node(root_fd, f"/dev/{name}", "c", major, minor, 0o666, 0, 0, in_user_namespace)
 
 
-def create_devices(rootfs, devices, in_user_namespace):
+def create_devices(root_fd, devices, in_user_namespace):
     for device in devices:
         mode = device.file_mode if device.file_mode is not None else 0o666
-        make_node(rootfs, device.path, device.type, device.major, device.minor, mode,
+        make_node(root_fd, device.path, device.type, device.major, device.minor, mode,
                   device.uid or 0, device.gid or 0, in_user_namespace)
 
 
-def make_node(rootfs, path, dev_type, major, minor, mode, uid, gid, in_user_namespace):
-    target = resolve_in_root(rootfs, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if in_user_namespace:
-        # mknod is not allowed in a user namespace: bind the host's node instead.
-        if not os.path.lexists(target):
-            os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o000))
-        _sys.mount(path, target, None, _sys.MS_BIND, None, f"bind device {path}")
-        return
+def make_node(root_fd, path, dev_type, major, minor, mode, uid, gid, in_user_namespace):
+    """The node `path`, made in its directory opened inside the root (the umask is 0 here)."""
+    directory, name = os.path.split(path.rstrip("/"))
     try:
-        os.mknod(target, _FILE_TYPES[dev_type] | (mode & 0o7777), os.makedev(major, minor))
-    except FileExistsError:
-        return  # the image ships this node already, as runc allows
+        parent = inroot.make_in_root(root_fd, directory or "/")
     except OSError as e:
         raise _sys.SyscallError(e.errno, e.strerror, f"mknod {path}") from None
-    os.chown(target, uid, gid)
-    os.chmod(target, mode & 0o7777)  # mknod's mode is filtered by the umask
-
-
-def create_dev_symlinks(rootfs):
-    dev = resolve_in_root(rootfs, "/dev")
-    links = dict(_DEV_SYMLINKS)
-    if os.path.exists("/proc/kcore"):
-        links["core"] = "/proc/kcore"
-    for name, target in links.items():
+    try:
+        if in_user_namespace:
+            _bind_host_node(parent, name, path)
+            return
         try:
-            os.symlink(target, os.path.join(dev, name))
+            os.mknod(name, _FILE_TYPES[dev_type] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent)
         except FileExistsError:
+            return  # the image ships this node already, as runc allows
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"mknod {path}") from None
+        os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
+
+
+def _bind_host_node(parent, name, path):
+    """mknod is not allowed in a user namespace: bind the host's node onto an empty file."""
+    node = _sys.open_tree(path, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC, what=f"bind device {path}")
+    try:
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o000, dir_fd=parent))
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"bind device {path}") from None
+        try:
+            _sys.move_mount(node, target, f"bind device {path}")
+        finally:
+            os.close(target)
+    finally:
+        os.close(node)
+
+
+def create_dev_symlinks(root_fd):
+    dev = inroot.make_in_root(root_fd, "/dev")
+    try:
+        links = dict(_DEV_SYMLINKS)
+        if os.path.exists("/proc/kcore"):
+            links["core"] = "/proc/kcore"
+        for name, target in links.items():
+            try:
+                os.symlink(target, name, dir_fd=dev)
+            except FileExistsError:
+                pass
+        # /dev/ptmx must be the container's own devpts instance (config-linux.md).
+        try:
+            os.unlink("ptmx", dir_fd=dev)
+        except FileNotFoundError:
             pass
-    # /dev/ptmx must be the container's own devpts instance (config-linux.md).
-    ptmx = os.path.join(dev, "ptmx")
-    if os.path.lexists(ptmx):
-        os.unlink(ptmx)
-    os.symlink("pts/ptmx", ptmx)
+        os.symlink("pts/ptmx", "ptmx", dir_fd=dev)
+    finally:
+        os.close(dev)

@@ -34,7 +34,8 @@ def check(config, parsed_options):
 
 def open_idmapped_trees(config, parsed_options, bundle):
     """Parent, before the fork: a detached, id-mapped copy of each such mount's
-    source, as options.idmapped_fd.  Returns the fds, for the parent to close."""
+    source, as options.source_tree.  Returns the fds, for the parent to close."""
+    from ocirun.linux.rootfs import open_source_in_parent
     fds = []
     try:
         for mount, options in zip(config.mounts, parsed_options):
@@ -42,19 +43,15 @@ def open_idmapped_trees(config, parsed_options, bundle):
                 continue
             uid_mappings = mount.uid_mappings or config.uid_mappings
             gid_mappings = mount.gid_mappings or config.gid_mappings
-            source = mount.source if mount.source.startswith("/") else os.path.join(bundle, mount.source)
-            recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
-            tree = _sys.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | recursive,
-                                  what=f"open_tree {source} for {mount.destination}")
+            tree = open_source_in_parent(mount, options, bundle, config.rootfs_propagation)
             fds.append(tree)
             userns = user_namespace_fd(uid_mappings, gid_mappings)
             try:
                 _sys.mount_setattr("", _sys.AT_EMPTY_PATH | (_sys.AT_RECURSIVE if options.idmap == "ridmap" else 0),
                                    attr_set=_sys.MOUNT_ATTR_IDMAP, userns_fd=userns, dfd=tree,
-                                   what=f"id-map {source} for {mount.destination}")
+                                   what=f"id-map {mount.source} for {mount.destination}")
             finally:
                 os.close(userns)
-            options.idmapped_fd = tree
     except BaseException:
         for fd in fds:
             os.close(fd)

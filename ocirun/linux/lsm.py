@@ -8,9 +8,12 @@ a mount label, which only changes how files are labelled, is ignored.
 Where the LSM is enabled, the profile or label is written to the init's
 attr/exec just before exec, so it takes effect at exec, as runc does.
 """
+import errno
 import os
 
+from ocirun import _sys
 from ocirun.errors import ConfigError
+from ocirun.linux import procfs
 
 _APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
 _SELINUX_FS = "/sys/fs/selinux"
@@ -39,23 +42,36 @@ def check(process, mount_label):
         raise ConfigError("config.json: linux.mountLabel: SELinux mount labels not supported yet")
 
 
-def apply_on_exec(process):
-    """In the init, right before exec."""
+def open_exec_attribute(process):
+    """Before pivot_root (the init) or in the container's verified /proc
+    (exec): (fd, value, what) for the profile or label to write right
+    before exec, or None.  Opened early so that the write cannot be sent
+    elsewhere by whatever the container has at /proc (procfs.py)."""
     if process.apparmor_profile:
-        _write_attr(("/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"),
-                    f"exec {process.apparmor_profile}", "set AppArmor profile")
-    if process.selinux_label:
-        _write_attr(("/proc/thread-self/attr/exec",), process.selinux_label, "set SELinux label")
-
-
-def _write_attr(candidates, value, what):
-    from ocirun._sys import SyscallError
-    for path in candidates:
-        if not os.path.exists(path) and path != candidates[-1]:
-            continue
+        value, what = f"exec {process.apparmor_profile}", "set AppArmor profile"
+        paths = ("thread-self/attr/apparmor/exec", "thread-self/attr/exec")
+    elif process.selinux_label:
+        value, what = process.selinux_label, "set SELinux label"
+        paths = ("thread-self/attr/exec",)
+    else:
+        return None
+    for path in paths[:-1]:  # AppArmor's own file where the kernel has one
         try:
-            with open(path, "w") as f:
-                f.write(value)
-            return
+            return procfs.open_file(path, os.O_WRONLY, f"{what} {value!r} (/proc/{path})"), value, what
         except OSError as e:
-            raise SyscallError(e.errno, e.strerror, f"{what} {value!r} ({path})") from None
+            if e.errno != errno.ENOENT:
+                raise
+    return procfs.open_file(paths[-1], os.O_WRONLY, f"{what} {value!r} (/proc/{paths[-1]})"), value, what
+
+
+def apply_on_exec(opened):
+    """Right before exec: the label takes effect at the exec, as runc does it."""
+    if opened is None:
+        return
+    fd, value, what = opened
+    try:
+        os.write(fd, value.encode())
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"{what} {value!r}") from None
+    finally:
+        os.close(fd)

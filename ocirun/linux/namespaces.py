@@ -3,6 +3,7 @@ and the files that configure a new user or time namespace."""
 import os
 
 from ocirun import _sys
+from ocirun.linux import procfs
 
 CLONE_FLAGS = {
     "pid": _sys.CLONE_NEWPID, "network": _sys.CLONE_NEWNET, "mount": _sys.CLONE_NEWNS,
@@ -52,11 +53,7 @@ def write_time_offsets(offsets):
     they apply to its children, and only before the first one is made."""
     lines = "".join(f"{_TIME_CLOCKS.get(clock, clock)} {secs} {nanosecs}\n"
                     for clock, (secs, nanosecs) in offsets.items())
-    try:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(lines)
-    except OSError as e:
-        raise _sys.SyscallError(e.errno, e.strerror, "write /proc/self/timens_offsets") from None
+    procfs.write("self/timens_offsets", lines, "write /proc/self/timens_offsets")
 
 
 def maps_root(mappings):

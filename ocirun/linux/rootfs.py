@@ -5,7 +5,9 @@ import os
 import stat
 
 from ocirun import _sys
+from ocirun.config import PROC_MOUNT_ALLOWED
 from ocirun.errors import ConfigError
+from ocirun.linux import inroot
 
 # mount option -> (flags to set, flags to clear); see config.md and mount(8)
 _FLAG_OPTIONS = {
@@ -68,14 +70,14 @@ _MAX_SYMLINKS = 40
 
 class MountOptions:
     __slots__ = ("flags", "cleared", "propagation", "data", "recursive_set", "recursive_clear",
-                 "copy_up", "idmap", "idmapped_fd")
+                 "copy_up", "idmap", "source_tree")
 
     def __init__(self, options, where, fs_type=None):
         self.flags = self.cleared = 0
         self.recursive_set = self.recursive_clear = 0
         self.copy_up = False
         self.idmap = None  # "idmap" or "ridmap"
-        self.idmapped_fd = None  # set by the parent: the source, detached and id-mapped
+        self.source_tree = None  # set by the parent when it opens the source (open_source_in_parent)
         self.propagation = []
         data = []
         for option in options:
@@ -150,16 +152,6 @@ def resolve_in_root(root, path):
     return os.path.join(root, *resolved)
 
 
-def _make_mount_point(path, for_file):
-    if os.path.lexists(path):
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if for_file:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    else:
-        os.mkdir(path, 0o755)
-
-
 def prepare_root(rootfs, propagation):
     """Stop our mounts from reaching the host, then make the rootfs a mount point
     of its own so pivot_root can move it."""
@@ -188,105 +180,249 @@ def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     return best
 
 
-def mount_all(rootfs, mounts, parsed_options, bundle, made, cgroups):
+def mount_all(root_fd, mounts, parsed_options, bundle, made, cgroups):
     """Mount each in order; unless `made` is None, append each destination
     once mounted.  cgroups: (the container's cgroups.Manager, whether it has
     a cgroup namespace), for mounts of type cgroup and cgroup2."""
     for mount, options in zip(mounts, parsed_options):
-        mount_one(rootfs, mount, options, bundle, cgroups)
+        mount_one(root_fd, mount, options, bundle, cgroups)
         if made is not None:
             made.append(mount.destination)
 
 
-def mount_one(rootfs, mount, options, bundle, cgroups):
+def mount_one(root_fd, mount, options, bundle, cgroups):
+    """One config.json mount, onto its destination opened inside the root:
+    the source is cloned (bind) or made (a new filesystem) as a detached
+    mount, and attached with move_mount, so no path is resolved twice."""
+    what = f"mount {mount.type or 'bind'} {mount.source} on {mount.destination}"
+    source_tree = None
+    if options.is_bind:
+        source_tree = open_bind_source(mount, options, bundle)
+    try:
+        kind = "dir"
+        if source_tree is not None and not stat.S_ISDIR(os.fstat(source_tree).st_mode):
+            kind = "file"
+        try:
+            target = inroot.make_in_root(root_fd, mount.destination, kind)
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"mount point {mount.destination}") from None
+        try:
+            _refuse_over_procfs(target, mount, source_tree)
+            attached = _mount_onto(target, mount, options, source_tree, cgroups, what)
+        finally:
+            os.close(target)
+        source_tree = None  # now `attached`, closed below
+        try:
+            for propagation in options.propagation:
+                _sys.mount(None, inroot.fd_path(attached), None, propagation,
+                           what=f"set propagation of {mount.destination}")
+            if options.recursive_set or options.recursive_clear:
+                _sys.mount_setattr("", _sys.AT_EMPTY_PATH | _sys.AT_RECURSIVE, options.recursive_set,
+                                   options.recursive_clear, dfd=attached,
+                                   what=f"set recursive options of {mount.destination}")
+        finally:
+            if attached is not None:
+                os.close(attached)
+    finally:
+        if source_tree is not None:
+            os.close(source_tree)
+
+
+def open_bind_source(mount, options, bundle):
+    """A detached copy of a bind mount's source (the one the parent made, when
+    it did); a relative source is the bundle's."""
+    if options.source_tree is not None:
+        tree, options.source_tree = options.source_tree, None
+        return tree
     source = mount.source
-    if options.is_bind:
-        source = os.path.join(bundle, source) if source and not source.startswith("/") else source
-        try:
-            for_file = not os.path.isdir(source)
-            os.stat(source)
-        except OSError as e:
-            raise _sys.SyscallError(e.errno, e.strerror, f"mount source {source}") from None
-    else:
-        for_file = False
+    source = os.path.join(bundle, source) if source and not source.startswith("/") else source
+    recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
     try:
-        target = resolve_in_root(rootfs, mount.destination)
-        _make_mount_point(target, for_file)
+        return _sys.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | recursive,
+                              what=f"mount source {source}")
     except OSError as e:
-        raise _sys.SyscallError(e.errno, e.strerror, f"mount point {mount.destination}") from None
-    what = f"mount {mount.type or 'bind'} {source} on {mount.destination}"
-    flags = options.flags
-    if options.is_bind:
-        # A bind ignores every flag but MS_REC; the rest take a remount.
-        if options.idmapped_fd is not None:
-            _sys.move_mount(options.idmapped_fd, target, what=f"{what} (id-mapped)")
-        else:
-            _sys.mount(source, target, mount.type, flags & (_sys.MS_BIND | _sys.MS_REC), options.data, what)
-        if flags & BIND_REMOUNT_FLAGS or options.cleared & BIND_REMOUNT_FLAGS:
-            remount_bind(target, flags & BIND_REMOUNT_FLAGS, options.cleared, what)
-    elif options.copy_up:
-        mount_tmpfs_copying_up(target, flags, options.data, what)
-    elif mount.type in ("cgroup", "cgroup2"):
-        from ocirun.linux import cgroupfs
-        cgroupfs.mount(target, mount.type, options, *cgroups, what)
-    else:
-        _sys.mount(source, target, mount.type, flags, options.data, what)
-    for propagation in options.propagation:
-        _sys.mount(None, target, None, propagation, what=f"set propagation of {mount.destination}")
-    if options.recursive_set or options.recursive_clear:
-        _sys.mount_setattr(target, _sys.AT_RECURSIVE, options.recursive_set, options.recursive_clear,
-                           what=f"set recursive options of {mount.destination}")
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ELOOP):
+            raise _sys.SyscallError(e.errno, e.strerror, f"mount source {source}") from None
+        raise
 
 
-def mount_tmpfs_copying_up(target, flags, data, what):
-    """tmpcopyup: a tmpfs over `target` that starts with target's contents.
-
-    A directory fd opened before the mount still reaches what the tmpfs then
-    covers, so the copy reads it there: no temporary mount point on the
-    host, and no symlink in the image is ever followed."""
-    covered = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        _sys.mount("tmpfs", target, "tmpfs", flags & ~_sys.MS_RDONLY, data, what)
+def open_source_in_parent(mount, options, bundle, root_propagation):
+    """The parent's copy of a bind source, as options.source_tree, for the init
+    to attach: made in the runtime's namespaces, where the init could not
+    (an id mapping; ocirun's own directory, which a user namespace's root
+    cannot enter).  The copy is given the propagation the init's own binds
+    get under `root_propagation`, so that mounts inside the container never
+    propagate to the host's peer of the source."""
+    tree = open_bind_source(mount, options, bundle)
+    propagation = root_propagation or "rslave"
+    if "shared" not in propagation:
+        recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
         try:
-            _copy_tree(covered, target)
-            _copy_metadata(os.stat(covered), target)
+            _sys.mount_setattr("", _sys.AT_EMPTY_PATH | recursive, dfd=tree,
+                               propagation=_sys.MS_SLAVE if "slave" in propagation else _sys.MS_PRIVATE,
+                               what=f"set propagation of {mount.destination}")
+        except BaseException:
+            os.close(tree)
+            raise
+    options.source_tree = tree
+    return tree
+
+
+def _mount_onto(target, mount, options, source_tree, cgroups, what):
+    """Mount onto `target`; returns an fd of the mount now there (None for a remount)."""
+    flags = options.flags
+    if source_tree is not None:
+        _sys.move_mount(source_tree, target, what)
+        # a bind ignores every flag but MS_REC; the rest take a remount
+        if flags & BIND_REMOUNT_FLAGS or options.cleared & BIND_REMOUNT_FLAGS:
+            remount_bind(source_tree, flags & BIND_REMOUNT_FLAGS, options.cleared, what)
+        return source_tree
+    if flags & _sys.MS_REMOUNT:
+        _sys.mount(None, inroot.fd_path(target), mount.type, flags, options.data, what)
+        return None
+    if mount.type in ("cgroup", "cgroup2"):
+        from ocirun.linux import cgroupfs
+        return cgroupfs.mount(target, mount.type, options, *cgroups, what)
+    copy_up = options.copy_up
+    tree = new_filesystem(mount.type, mount.source, flags & ~_sys.MS_RDONLY if copy_up else flags,
+                          options.data, what)
+    try:
+        if copy_up:
+            copy_up_into(target, tree, what)
+        _sys.move_mount(tree, target, what)
+        if copy_up and flags & _sys.MS_RDONLY:
+            _sys.mount(None, inroot.fd_path(tree), None, _sys.MS_REMOUNT | flags, options.data,
+                       what + " (remount)")
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
+
+
+def attach(tree, target, what):
+    """move_mount the detached `tree` onto `target`; returns tree, which now
+    refers to the attached mount (it is closed if the move fails)."""
+    try:
+        _sys.move_mount(tree, target, what)
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
+
+
+def _refuse_over_procfs(target, mount, source_tree):
+    """runc's rule (config.check_proc_mount), checked again where the
+    destination really is, after symlinks: on procfs, and at /proc, only a
+    procfs, or one of the files lxcfs emulates."""
+    destination = os.path.normpath("/" + mount.destination.lstrip("/"))
+    on_procfs = _sys.fstatfs_type(target, f"mount point {mount.destination}") == _sys.PROC_SUPER_MAGIC
+    if not on_procfs and destination != "/proc":
+        return
+    if mount.type == "proc" and source_tree is None:
+        return
+    if source_tree is not None and _sys.fstatfs_type(source_tree, "mount source") == _sys.PROC_SUPER_MAGIC:
+        return
+    if on_procfs and destination in PROC_MOUNT_ALLOWED:
+        return
+    raise _sys.SyscallError(errno.EPERM, "only procfs may be mounted there",
+                            f"mount {mount.type or 'bind'} {mount.source} on {mount.destination}")
+
+
+# mount flags that are superblock options of a new filesystem, and their names for fsconfig(2)
+_SUPERBLOCK_FLAGS = ((_sys.MS_RDONLY, "ro"), (_sys.MS_SYNCHRONOUS, "sync"), (_sys.MS_DIRSYNC, "dirsync"),
+                     (_sys.MS_LAZYTIME, "lazytime"))
+# mount flags -> attributes of the mount itself (fsmount(2), mount_setattr(2))
+_MOUNT_ATTR_OF_FLAG = ((_sys.MS_RDONLY, _sys.MOUNT_ATTR_RDONLY), (_sys.MS_NOSUID, _sys.MOUNT_ATTR_NOSUID),
+                       (_sys.MS_NODEV, _sys.MOUNT_ATTR_NODEV), (_sys.MS_NOEXEC, _sys.MOUNT_ATTR_NOEXEC),
+                       (_sys.MS_NODIRATIME, _sys.MOUNT_ATTR_NODIRATIME),
+                       (_sys.MS_NOSYMFOLLOW, _sys.MOUNT_ATTR_NOSYMFOLLOW),
+                       (_sys.MS_NOATIME, _sys.MOUNT_ATTR_NOATIME),
+                       (_sys.MS_STRICTATIME, _sys.MOUNT_ATTR_STRICTATIME))
+
+
+def new_filesystem(fs_type, source, flags, data, what):
+    """A new filesystem, as a detached mount (fsopen, fsconfig, fsmount): it
+    can be filled and set up before anything in the container can see it.
+    `data` is mount(2)'s option string."""
+    fs = _sys.fsopen(fs_type, what)
+    try:
+        if source:
+            _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, "source", source, what=what)
+        for option in data.split(",") if data else ():
+            key, has_value, value = option.partition("=")
+            if has_value:
+                _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, key, value, what=f"{what}: option {option}")
+            else:
+                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, key, what=f"{what}: option {option}")
+        for flag, name in _SUPERBLOCK_FLAGS:
+            if flags & flag:
+                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, name, what=f"{what}: option {name}")
+        _sys.fsconfig(fs, _sys.FSCONFIG_CMD_CREATE, what=what)
+        attributes = 0
+        for flag, attribute in _MOUNT_ATTR_OF_FLAG:
+            if flags & flag:
+                attributes |= attribute
+        return _sys.fsmount(fs, attributes, what)
+    finally:
+        os.close(fs)
+
+
+def copy_up_into(target, tree, what):
+    """tmpcopyup: the new tmpfs `tree`, still detached, gets what the
+    directory at `target` holds, which it is about to cover.  Both ends are
+    fds: no symlink in the image is ever followed."""
+    try:
+        covered = os.open(inroot.fd_path(target), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"tmpcopyup {what}") from None
+    try:
+        top = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=tree)
+        try:
+            _copy_tree(covered, top)
+            _copy_metadata(os.fstat(covered), "", top)
         except OSError as e:
-            raise _sys.SyscallError(e.errno, e.strerror, f"tmpcopyup {e.filename or target}") from None
-        if flags & _sys.MS_RDONLY:
-            _sys.mount(None, target, None, _sys.MS_REMOUNT | flags, data, what + " (remount)")
+            raise _sys.SyscallError(e.errno, e.strerror, f"tmpcopyup {e.filename or what}") from None
+        finally:
+            os.close(top)
     finally:
         os.close(covered)
 
 
-def _copy_tree(source_fd, destination):
-    """Copy the directory open at source_fd into `destination`, keeping types,
-    modes, owners and times; symlinks are copied, never followed."""
+def _copy_tree(source_fd, destination_fd):
+    """Copy the directory open at source_fd into the one open at
+    destination_fd, keeping types, modes, owners and times; symlinks are
+    copied, never followed."""
     for entry in os.scandir(source_fd):
         st = entry.stat(follow_symlinks=False)
-        target = os.path.join(destination, entry.name)
+        name = entry.name
         if stat.S_ISDIR(st.st_mode):
-            os.mkdir(target, 0o700)
-            child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=source_fd)
+            os.mkdir(name, 0o700, dir_fd=destination_fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=source_fd)
             try:
-                _copy_tree(child, target)
+                copy = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               dir_fd=destination_fd)
+                try:
+                    _copy_tree(child, copy)
+                finally:
+                    os.close(copy)
             finally:
                 os.close(child)
         elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(entry.name, dir_fd=source_fd), target)
+            os.symlink(os.readlink(name, dir_fd=source_fd), name, dir_fd=destination_fd)
         elif stat.S_ISREG(st.st_mode):
-            _copy_file(source_fd, entry.name, target, st.st_size)
+            _copy_file(source_fd, destination_fd, name, st.st_size)
         elif stat.S_ISSOCK(st.st_mode):
             continue  # a socket is only a name without its listener
         else:
-            os.mknod(target, st.st_mode, st.st_rdev)
-        _copy_metadata(st, target)
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=destination_fd)
+        _copy_metadata(st, name, destination_fd)
 
 
-def _copy_file(source_fd, name, target, size):
+def _copy_file(source_fd, destination_fd, name, size):
     src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=source_fd)
     try:
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                      dir_fd=destination_fd)
         try:
             while size > 0:
                 sent = os.sendfile(dst, src, None, size)
@@ -299,26 +435,33 @@ def _copy_file(source_fd, name, target, size):
         os.close(src)
 
 
-def _copy_metadata(st, target):
-    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+def _copy_metadata(st, name, dir_fd):
+    """Owner, mode and times of `st` onto `name` in dir_fd ("" for dir_fd itself)."""
+    if not name:  # the directory itself
+        os.chown(dir_fd, st.st_uid, st.st_gid)
+        os.chmod(dir_fd, stat.S_IMODE(st.st_mode))
+        os.utime(dir_fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    os.chown(name, st.st_uid, st.st_gid, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
+    os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
 
 
-def remount_bind(target, flags, cleared=0, what=None):
-    """Remount a bind mount with `flags`, keeping the flags the kernel locks."""
-    locked = os.statvfs(target).f_flag & _LOCKED_STATVFS_FLAGS & ~cleared
-    _sys.mount(None, target, None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked, None,
-               (what or f"remount {target}") + " (remount)")
+def remount_bind(mount_fd, flags, cleared=0, what=None):
+    """Remount the bind mount open at mount_fd (attached) with `flags`,
+    keeping the flags the kernel locks."""
+    locked = os.statvfs(mount_fd).f_flag & _LOCKED_STATVFS_FLAGS & ~cleared
+    _sys.mount(None, inroot.fd_path(mount_fd), None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked, None,
+               (what or "remount") + " (remount)")
 
 
-def pivot(rootfs, no_pivot):
-    """Make `rootfs` the root: pivot_root and detach the old root, or, with
-    --no-pivot, move it over / and chroot."""
-    os.chdir(rootfs)
+def pivot(root_fd, no_pivot):
+    """Make the rootfs open at root_fd the root: pivot_root and detach the old
+    root, or, with --no-pivot, move it over / and chroot."""
+    os.fchdir(root_fd)
     if no_pivot:
-        _sys.mount(rootfs, "/", None, _sys.MS_MOVE, what=f"move {rootfs} to /")
+        _sys.mount(".", "/", None, _sys.MS_MOVE, what="move the rootfs to /")
         os.chroot(".")
     else:
         _sys.pivot_root(".", ".")
@@ -329,9 +472,9 @@ def pivot(rootfs, no_pivot):
     os.chdir("/")
 
 
-def chroot(rootfs):
+def chroot(root_fd):
     """The container's root without a mount namespace of its own."""
-    os.chdir(rootfs)
+    os.fchdir(root_fd)
     os.chroot(".")
     os.chdir("/")
 
@@ -352,23 +495,65 @@ def undo_host_mounts(points):
                 raise
 
 
-def mask_paths(paths):
-    """Hide each path: /dev/null over a file, an empty read-only tmpfs over a directory."""
-    for path in paths:
-        if not os.path.lexists(path):
-            continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            _sys.mount("tmpfs", path, "tmpfs", _sys.MS_RDONLY, None, f"mask {path}")
-        else:
-            _sys.mount("/dev/null", path, None, _sys.MS_BIND, None, f"mask {path}")
+def open_dev_null(root_fd):
+    """The container's /dev/null, checked to be the null device: a masked path
+    is covered with it, and an image could have planted anything there
+    (CVE-2025-31133)."""
+    try:
+        fd = inroot.open_in_root(root_fd, "/dev/null")
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, "mask paths: /dev/null") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != (1, 3):
+        os.close(fd)
+        raise _sys.SyscallError(errno.EPERM, "it is not the null device (1:3)", "mask paths: /dev/null")
+    return fd
 
 
-def make_readonly(paths):
+def _existing_paths(root_fd, paths, what):
+    """(path, an fd of it inside the root) for each of `paths` that exists;
+    the fd is closed when the caller moves on."""
     for path in paths:
-        if not os.path.lexists(path):
+        try:
+            target = inroot.open_in_root(root_fd, path)
+        except FileNotFoundError:
             continue
-        _sys.mount(path, path, None, _sys.MS_BIND | _sys.MS_REC, None, f"readonly path {path}")
-        remount_bind(path, _sys.MS_RDONLY, what=f"readonly path {path}")
+        except OSError as e:
+            raise _sys.SyscallError(e.errno, e.strerror, f"{what} {path}") from None
+        try:
+            yield path, target
+        finally:
+            os.close(target)
+
+
+def mask_paths(root_fd, paths):
+    """Hide each path: the container's /dev/null over a file, an empty
+    read-only tmpfs over a directory."""
+    dev_null = None
+    try:
+        for path, target in _existing_paths(root_fd, paths, "mask"):
+            if stat.S_ISDIR(os.fstat(target).st_mode):
+                cover = new_filesystem("tmpfs", "tmpfs", _sys.MS_RDONLY, None, f"mask {path}")
+            else:
+                if dev_null is None:
+                    dev_null = open_dev_null(root_fd)
+                cover = _sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH,
+                                       dfd=dev_null, what=f"mask {path}")
+            os.close(attach(cover, target, f"mask {path}"))
+    finally:
+        if dev_null is not None:
+            os.close(dev_null)
+
+
+def make_readonly(root_fd, paths):
+    for path, target in _existing_paths(root_fd, paths, "readonly path"):
+        tree = attach(_sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_RECURSIVE
+                                     | _sys.AT_EMPTY_PATH, dfd=target, what=f"readonly path {path}"),
+                      target, f"readonly path {path}")
+        try:
+            remount_bind(tree, _sys.MS_RDONLY, what=f"readonly path {path}")
+        finally:
+            os.close(tree)
 
 
 def set_root_propagation(propagation):
@@ -376,7 +561,13 @@ def set_root_propagation(propagation):
 
 
 def make_root_readonly():
-    remount_bind("/", _sys.MS_RDONLY, what="readonly root")
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        locked = os.statvfs(root).f_flag & _LOCKED_STATVFS_FLAGS
+        _sys.mount(None, "/", None, _sys.MS_BIND | _sys.MS_REMOUNT | _sys.MS_RDONLY | locked, None,
+                   "readonly root (remount)")
+    finally:
+        os.close(root)
 
 
 def known_mount_options():

@@ -126,7 +126,7 @@ class _Cache:
 
     def store(self, program):
         try:
-            os.makedirs(os.path.dirname(self.directory), 0o711, exist_ok=True)  # the state root, as state.py makes it
+            os.makedirs(os.path.dirname(self.directory), 0o700, exist_ok=True)  # the state root, as state.py makes it
             os.mkdir(self.directory, 0o700)
         except FileExistsError:
             pass

@@ -2,8 +2,8 @@
 container's own namespaces, written through the container's /proc/sys."""
 import os
 
-from ocirun import _sys
 from ocirun.errors import ConfigError
+from ocirun.linux import procfs
 
 # runc's list: the IPC-namespaced parameters outside fs.mqueue.*
 _IPC_KEYS = frozenset((
@@ -43,10 +43,7 @@ def _is_hosts_network_namespace(path):
 
 
 def apply(settings):
+    """Before pivot_root, through the runtime's own /proc, whose /proc/sys
+    shows the namespaces of the writer: the container's (procfs.py)."""
     for key, value in settings.items():
-        path = "/proc/sys/" + key.replace(".", "/")
-        try:
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError as e:
-            raise _sys.SyscallError(e.errno, e.strerror, f"sysctl {key}={value}") from None
+        procfs.write("sys/" + key.replace(".", "/"), value, f"sysctl {key}={value}")

@@ -29,8 +29,9 @@ from ocirun.errors import ChildSetupError, OcirunError
 from ocirun.linux import console, lsm, namespaces, scheduling
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.process import channel as msg
-from ocirun.process import init
+from ocirun.process import hygiene, init, sealed_exec
 from ocirun.process.channel import Channel
+from ocirun.process.launcher import check_preserved_fds
 
 # /proc/<pid>/ns names, in setns order: the user namespace owns the others,
 # and the mount namespace changes what paths resolve to
@@ -54,7 +55,9 @@ class ExecPlan:
         self.rootfs = rootfs
         self.cgroup = cgroup
         self.preserve_fds = preserve_fds
+        check_preserved_fds(preserve_fds)
         self.console_socket = console_socket
+        self.exec_helper = None  # made by launch (sealed_exec.py)
         scheduling.check(process)
         lsm.check(process, None)
         self.seccomp = None
@@ -66,6 +69,9 @@ class ExecPlan:
         self.warnings = []
         self.init_waits_for_cgroup = True  # the new process waits for the parent to move it
         self.namespaces = _namespaces_to_join(init_pid)
+
+    def fds_for_container(self, channel_fd):
+        return hygiene.fds_to_keep(self.preserve_fds, channel_fd, self.exec_helper)
 
 
 def _namespaces_to_join(init_pid):
@@ -87,14 +93,18 @@ def _namespaces_to_join(init_pid):
 
 def launch(plan):
     """Start the process; return its pid once it has exec'd."""
-    parent_end, child_end = Channel.pair()
-    joiner = os.fork()
-    if joiner == 0:
-        try:
-            parent_end.close()
-            _run_joiner(plan, child_end)
-        finally:
-            os._exit(1)
+    plan.exec_helper = sealed_exec.sealed_helper()
+    try:
+        parent_end, child_end = Channel.pair()
+        joiner = os.fork()
+        if joiner == 0:
+            try:
+                parent_end.close()
+                _run_joiner(plan, child_end)
+            finally:
+                os._exit(1)
+    finally:
+        os.close(plan.exec_helper)
     child_end.close()
     pid = None
     try:
@@ -132,8 +142,10 @@ def launch(plan):
 
 
 def _run_joiner(plan, channel):
-    step = "enter namespaces"
+    step = "shed the runtime's state"
     try:
+        hygiene.shed_host_state(plan.fds_for_container(channel.fileno()))
+        step = "enter namespaces"
         for ns_type, path in plan.namespaces:
             namespaces.join(ns_type, path)
         if not any(ns_type == "mount" for ns_type, _ in plan.namespaces):
@@ -152,15 +164,16 @@ def _run_process(plan, channel):
     step = None
     plan.channel = channel
     plan.received = set()
+    plan.console_target = None  # the init's alone binds /dev/console
     try:
         _sys.set_process_name("ocirun:exec")
         for step in EXEC_STEPS:
             step(plan)
         step = None
         path = init.find_executable(plan)
-        lsm.apply_on_exec(plan.config.process)
+        lsm.apply_on_exec(lsm.open_exec_attribute(plan.config.process))
         init.load_seccomp_last(plan)
-        os.execve(path, plan.config.process.args, plan.environ)
+        sealed_exec.exec_through(plan.exec_helper, path, plan.config.process.args, plan.environ)
     except BaseException as e:  # noqa: BLE001
         init.report_failure(channel, step.__name__.replace("_", " ") if step else "", e)
     os._exit(1)
@@ -175,7 +188,8 @@ EXEC_STEPS = (
     init.keep_only_preserved_fds,
     await_cgroup,
     init.attach_terminal,
-    init.apply_process_limits,
+    init.set_oom_score_adj,  # through the container's /proc, checked to be procfs
+    init.apply_rlimits,
     init.apply_scheduling,
     init.load_seccomp_while_privileged,
     init.switch_user,

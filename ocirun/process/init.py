@@ -15,9 +15,10 @@ from ocirun import _sys
 from ocirun.errors import ChildSetupError, OcirunError
 # Everything the init runs is imported here, before the fork: after
 # pivot_root the package's files are out of reach, so a lazy import fails.
-from ocirun.linux import (capabilities, devices, lsm, memory_policy, namespaces, network, personality,
-                          rlimits, rootfs, scheduling, sysctl)
+from ocirun.linux import (capabilities, devices, inroot, lsm, memory_policy, namespaces, network, personality,
+                          procfs, rlimits, rootfs, scheduling, sysctl)
 from ocirun.process import channel as msg
+from ocirun.process import hygiene, sealed_exec
 from ocirun.process.startsync import wait_for_start
 
 # setns order: the user namespace first (it owns the others), mount last (it
@@ -27,8 +28,10 @@ _JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"
 
 def run_stage_a(plan, channel):
     """Runs in the first child; never returns."""
-    step = "enter cgroup"
+    step = "shed the runtime's state"
     try:
+        hygiene.shed_host_state(plan.fds_for_container(channel.fileno()))
+        step = "enter cgroup"
         config = plan.config
         if plan.cgroup.places_stage_a:
             # the parent has systemd put this process in the container's unit
@@ -83,12 +86,18 @@ def run_init(plan, channel):
     plan.received = set()  # the parent's messages read so far (see await_parent)
     plan.host_mounts_made = []  # destinations, without a mount namespace of our own
     plan.chrooted = False
+    plan.root_fd = None  # the rootfs, from prepare_rootfs to pivot_root
+    plan.console_target = None  # /dev/console, made before pivot_root for the pty
+    plan.exec_attribute = None  # the LSM's attr/exec, opened before pivot_root
     try:
         _sys.set_process_name("ocirun:init")
         for step in INIT_STEPS:
             step(plan)
         step = None
         path = find_executable(plan)
+        # in its cgroup before it says ready: a create killed after this
+        # leaves an init that `delete --force` finds there
+        await_parent(plan, msg.CGROUP_JOINED)
         channel.send(msg.INIT_READY, warnings=plan.warnings)
         channel.close()
     except BaseException as e:  # noqa: BLE001
@@ -101,7 +110,7 @@ def run_init(plan, channel):
         os._exit(127)
     try:
         run_start_hooks(plan)
-        lsm.apply_on_exec(plan.config.process)  # it labels the next exec of this process
+        lsm.apply_on_exec(plan.exec_attribute)  # it labels the next exec of this process
         load_seccomp_last(plan)
     except OSError as e:
         _report_start_failure(plan, describe(e))
@@ -110,7 +119,8 @@ def run_init(plan, channel):
         _report_start_failure(plan, str(e))
         os._exit(1)
     try:
-        os.execve(path, plan.config.process.args, plan.environ)
+        sealed_exec.exec_through(plan.exec_helper, path, plan.config.process.args, plan.environ,
+                                 plan.status_fd)
     except OSError as e:
         message = f"exec {plan.config.process.args[0]}: {e.strerror}"
         os.write(2, f"ocirun: {message}\n".encode())
@@ -123,7 +133,7 @@ def run_start_hooks(plan):
     start_hooks = plan.config.hooks.get("startContainer")
     if start_hooks:
         from ocirun import hooks  # imported before pivot_root by run_create_hooks
-        hooks.run_all("startContainer", start_hooks, _state_in_container(plan))
+        hooks.run_all("startContainer", start_hooks, _state_in_container(plan), plan.exec_helper)
 
 
 def _report_start_failure(plan, message):
@@ -208,6 +218,8 @@ def prepare_rootfs(plan):
     os.umask(0)  # device and mount point modes are the config's, not our umask's
     if config.namespace("mount"):  # otherwise / is the host's: leave its propagation be
         rootfs.prepare_root(config.root_path, config.rootfs_propagation)
+    # everything up to pivot_root acts inside the rootfs through this fd (inroot.py)
+    plan.root_fd = inroot.open_root(config.root_path)
 
 
 def mount_config_mounts(plan):
@@ -217,7 +229,7 @@ def mount_config_mounts(plan):
     made = None if config.namespace("mount") else plan.host_mounts_made
     if plan.mounts_cgroups:  # the container's cgroup directories must exist, with the init in them
         await_parent(plan, msg.CGROUP_JOINED)
-    rootfs.mount_all(config.root_path, config.mounts, plan.mount_options, config.bundle, made,
+    rootfs.mount_all(plan.root_fd, config.mounts, plan.mount_options, config.bundle, made,
                      (plan.cgroup, config.namespace("cgroup") is not None))
 
 
@@ -226,15 +238,20 @@ def create_devices(plan):
     in_user_ns = config.namespace("user") is not None
     if not devices.needs_dev_setup(config.mounts):
         return  # /dev is a bind mount: whatever is made there lands on that (host) directory
-    devices.create_default_devices(config.root_path, in_user_ns,
+    devices.create_default_devices(plan.root_fd, in_user_ns,
                                    configured={device.path for device in config.devices})
-    devices.create_dev_symlinks(config.root_path)
-    devices.create_devices(config.root_path, config.devices, in_user_ns)
+    devices.create_dev_symlinks(plan.root_fd)
+    devices.create_devices(plan.root_fd, config.devices, in_user_ns)
+    if config.process.terminal:
+        from ocirun.linux import console  # imported before the fork (LaunchPlan)
+        plan.console_target = console.make_console_target(plan.root_fd)
 
 
 def create_cwd(plan):
-    cwd = rootfs.resolve_in_root(plan.config.root_path, plan.config.process.cwd)
-    os.makedirs(cwd, 0o755, exist_ok=True)
+    try:
+        os.close(inroot.make_in_root(plan.root_fd, plan.config.process.cwd))
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"process.cwd {plan.config.process.cwd}") from None
 
 
 def run_create_hooks(plan):
@@ -248,7 +265,8 @@ def run_create_hooks(plan):
     if config.hooks.get("prestart") or config.hooks.get("createRuntime"):
         plan.channel.send(msg.RUN_HOOKS)
         await_parent(plan, msg.HOOKS_DONE)
-    hooks.run_all("createContainer", config.hooks.get("createContainer", ()), _state_in_container(plan))
+    hooks.run_all("createContainer", config.hooks.get("createContainer", ()), _state_in_container(plan),
+                  plan.exec_helper)
 
 
 def await_parent(plan, kind):
@@ -261,21 +279,49 @@ def await_parent(plan, kind):
         plan.received.add(message["type"])
 
 
+def apply_sysctl(plan):
+    if plan.config.sysctl:
+        sysctl.apply(plan.config.sysctl)
+
+
+def set_oom_score_adj(plan):
+    process = plan.config.process
+    if process.oom_score_adj is not None:
+        procfs.write("self/oom_score_adj", str(process.oom_score_adj),
+                     f"set oom_score_adj to {process.oom_score_adj}")
+
+
+def protect_paths(plan):
+    rootfs.make_readonly(plan.root_fd, plan.config.readonly_paths)
+    rootfs.mask_paths(plan.root_fd, plan.config.masked_paths)
+
+
+def open_exec_attribute(plan):
+    plan.exec_attribute = lsm.open_exec_attribute(plan.config.process)
+
+
 def pivot_root(plan):
     if plan.config.namespace("mount"):
-        rootfs.pivot(plan.config.root_path, plan.no_pivot)
+        rootfs.pivot(plan.root_fd, plan.no_pivot)
     else:
-        rootfs.chroot(plan.config.root_path)  # pivot_root would move the host's root
+        rootfs.chroot(plan.root_fd)  # pivot_root would move the host's root
         plan.chrooted = True
+    os.close(plan.root_fd)
+    plan.root_fd = None
 
 
 def attach_terminal(plan):
-    """process.terminal: a pty of the container's devpts; the master goes to
-    the parent (for --console-socket), the slave becomes our stdio."""
+    """process.terminal: a pty of the container's devpts, bound at
+    /dev/console (runtime-spec); the master goes to the parent (for
+    --console-socket), the slave becomes our stdio."""
     process = plan.config.process
     if process.terminal:
         from ocirun.linux import console  # imported before the fork (LaunchPlan, execute.py)
         master, slave = console.open_pty(process.console_size, process.uid, process.gid)
+        if plan.console_target is not None:
+            console.bind_console(slave, plan.console_target)
+            os.close(plan.console_target)
+            plan.console_target = None
         plan.channel.send_fd(msg.CONSOLE_FD, master)
         os.close(master)
         console.become_controlling_terminal(slave)
@@ -286,16 +332,6 @@ def set_hostname(plan):
         _sys.sethostname(plan.config.hostname)
     if plan.config.domainname:
         _sys.setdomainname(plan.config.domainname)
-
-
-def apply_sysctl(plan):
-    if plan.config.sysctl:
-        sysctl.apply(plan.config.sysctl)
-
-
-def protect_paths(plan):
-    rootfs.make_readonly(plan.config.readonly_paths)
-    rootfs.mask_paths(plan.config.masked_paths)
 
 
 def finish_rootfs(plan):
@@ -315,16 +351,8 @@ def join_session_keyring(plan):
                 raise
 
 
-def apply_process_limits(plan):
-    process = plan.config.process
-    rlimits.apply(process.rlimits)
-    if process.oom_score_adj is not None:
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(process.oom_score_adj))
-        except OSError as e:
-            raise _sys.SyscallError(e.errno, e.strerror,
-                                    f"set oom_score_adj to {process.oom_score_adj}") from None
+def apply_rlimits(plan):
+    rlimits.apply(plan.config.process.rlimits)
 
 
 def apply_scheduling(plan):
@@ -391,6 +419,7 @@ def enter_cwd(plan):
     process = plan.config.process
     os.umask(process.umask if process.umask is not None else 0o022)
     os.chdir(process.cwd)
+    hygiene.check_cwd_in_root(process.cwd)
 
 
 INIT_STEPS = (
@@ -402,14 +431,16 @@ INIT_STEPS = (
     create_devices,
     create_cwd,
     run_create_hooks,
+    apply_sysctl,
+    set_oom_score_adj,
+    protect_paths,
+    open_exec_attribute,
     pivot_root,
     attach_terminal,
     set_hostname,
-    apply_sysctl,
-    protect_paths,
     finish_rootfs,
     join_session_keyring,
-    apply_process_limits,
+    apply_rlimits,
     apply_scheduling,
     set_personality,
     load_seccomp_while_privileged,

@@ -8,6 +8,7 @@ from ocirun.linux import lsm, memory_policy, namespaces, personality, scheduling
 from ocirun.linux.capabilities import CapabilitySets
 from ocirun.linux.rootfs import parse_mounts
 from ocirun.process import channel as msg
+from ocirun.process import sealed_exec
 from ocirun.process.channel import Channel
 
 
@@ -30,6 +31,7 @@ class LaunchPlan:
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
+        check_preserved_fds(preserve_fds)
         self.mount_options = parse_mounts(config.mounts)
         if config.net_devices:
             from ocirun.linux import netdevices
@@ -57,6 +59,12 @@ class LaunchPlan:
         self.cgroup = None
         self.fifo_fd = None  # the exec fifo's reading end, for the init to inherit
         self.status_fd = None  # exec.status, when start must hear how the init fared
+        self.state_directory = None  # the container's, under the state root
+        # its state.json (a ContainerState, "creating"): saved again as the
+        # cgroup and the mounts are made, for `delete --force` after a kill
+        self.record = None
+        self.host_mount_points = None  # without a mount namespace: our mounts on the host
+        self.exec_helper = None  # the sealed helper of the last exec (sealed_exec.py), made by launch_init
         self.init_mounted = False  # whether the init is past its mounts (RUN_HOOKS or INIT_READY)
         # The state directory's flock belongs to the open file, which fork
         # shares: the child must close its copy or it holds the lock until exec.
@@ -81,17 +89,51 @@ class LaunchPlan:
                                       or self.mounts_cgroups)
 
 
+    def fds_for_container(self, channel_fd):
+        """The fds stage A keeps (hygiene.py): stdio, --preserve-fds and our own."""
+        from ocirun.process.hygiene import fds_to_keep
+        return fds_to_keep(self.preserve_fds, channel_fd, self.fifo_fd, self.status_fd, self.exec_helper,
+                           *(options.source_tree for options in self.mount_options))
+
+
+def open_own_sources(plan):
+    """The binds of ocirun's own directories (the notify socket's), which sit
+    in the root-only state directory: a user namespace's root cannot reach
+    them, so the parent opens them."""
+    from ocirun.linux.rootfs import open_source_in_parent
+    trees = []
+    own = plan.state_directory.rstrip("/") + "/"
+    for mount, options in zip(plan.config.mounts, plan.mount_options):
+        if options.is_bind and options.source_tree is None and mount.source.startswith(own):
+            trees.append(open_source_in_parent(mount, options, plan.config.bundle, plan.config.rootfs_propagation))
+    return trees
+
+
+def check_preserved_fds(count):
+    """--preserve-fds N passes fds 3 to 3+N-1 on: each must be open (runc fails
+    then too), or an fd of ours could take its number and reach the container."""
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise OcirunError(f"--preserve-fds {count}: fd {fd} is not open") from None
+
+
 def launch_init(plan):
     """Run the child side of create; return the init's pid once it is ready.
 
     On failure the init (if it got that far) is killed and reaped by whoever
     its parent is, and ChildSetupError carries the failing step.
     """
-    idmapped_trees = []
-    if plan.idmapped_mounts:  # made here, for the init to inherit
-        from ocirun.linux import idmap
-        idmapped_trees = idmap.open_idmapped_trees(plan.config, plan.mount_options, plan.config.bundle)
+    for_children = []  # fds made here for the init to inherit, closed here after the fork
     try:
+        if plan.idmapped_mounts:
+            from ocirun.linux import idmap
+            for_children += idmap.open_idmapped_trees(plan.config, plan.mount_options, plan.config.bundle)
+        if plan.config.namespace("user"):
+            for_children += open_own_sources(plan)
+        plan.exec_helper = sealed_exec.sealed_helper()
+        for_children.append(plan.exec_helper)
         parent_end, child_end = Channel.pair()
         if plan.child_joins_cgroup and not plan.cgroup.places_stage_a:
             create_cgroup(plan)
@@ -99,13 +141,12 @@ def launch_init(plan):
         if stage_a == 0:
             try:
                 parent_end.close()
-                os.close(plan.lock_fd)
                 from ocirun.process.init import run_stage_a
                 run_stage_a(plan, child_end)
             finally:
                 os._exit(1)
     finally:
-        for fd in idmapped_trees:
+        for fd in for_children:
             os.close(fd)
     child_end.close()
     return await_init(plan, stage_a, parent_end)
@@ -152,14 +193,17 @@ def await_init(plan, stage_a, parent_end):
                         raise
                 if plan.config.net_devices:
                     move_net_devices(plan, init_pid)
-                if plan.init_waits_for_cgroup:
+                # the init waits for it before it reports ready (init.run_init)
+                try:
                     parent_end.send(msg.CGROUP_JOINED)
+                except BrokenPipeError:
+                    pass  # the init has failed already: its report, or EOF, comes next
             elif kind == msg.INIT_READY:
                 ready = message
-                plan.init_mounted = True
+                _init_mounted(plan)
             elif kind == msg.RUN_HOOKS:
                 hooks_requested = True
-                plan.init_mounted = True
+                _init_mounted(plan)
             elif kind == msg.SECCOMP_FD:
                 seccomp_fd = message["fd"]
             elif kind == msg.CONSOLE_FD:
@@ -197,12 +241,23 @@ def await_init(plan, stage_a, parent_end):
         os.waitpid(stage_a, 0)
 
 
+def _init_mounted(plan):
+    if not plan.init_mounted:
+        plan.init_mounted = True
+        if plan.host_mount_points and plan.record:
+            plan.record.host_mounts = plan.host_mount_points
+            plan.record.save()
+
+
 def create_cgroup(plan, first_pid=None):
     """The container's cgroup, with its limits set before any process joins it
     (with the systemd driver, whose unit needs one, once first_pid is in)."""
-    plan.cgroup.create()
+    plan.cgroup.create()  # checked free, and recorded, by Container.create
     if first_pid is not None:
         plan.cgroup.start_unit(first_pid, plan.config.resources)
+    if plan.cgroup.created_from and plan.record:
+        plan.record.cgroup_created_from = plan.cgroup.created_from  # parents for delete to remove
+        plan.record.save()
     if plan.config.device_rules:
         plan.cgroup.apply_device_rules(plan.config.device_rules)
     if plan.config.resources:
