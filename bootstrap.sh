@@ -17,15 +17,31 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+interpreter_immutable() {  # +i or -i on the venv's copies of the interpreter
+    local file
+    for file in "$PREFIX"/bin/python*; do
+        [ -f "$file" ] && [ ! -L "$file" ] || continue
+        chattr "$1" "$file" 2>/dev/null ||
+            { [ "$1" = -i ] || echo "warning: cannot make $file immutable (chattr +i): see README, Security" >&2; }
+    done
+}
+
 install_ocirun() {
     apt-get update -qq
-    apt_install python3 python3-venv python3-dev gcc libc6-dev musl-tools libffi-dev libseccomp-dev busybox-static
-    # --clear: a venv left by another interpreter would keep its old python link
-    "$PYTHON" -m venv --clear "$PREFIX"
+    apt_install python3 python3-venv python3-dev gcc libc6-dev musl-tools libffi-dev libseccomp-dev busybox-static \
+        e2fsprogs
+    # --clear: a venv left by another interpreter would keep its old python link.
+    # --copies: the interpreter ocirun runs is a file of its own, made immutable
+    # below: a process of a container allowed to look into ocirun's processes
+    # there (CAP_SYS_PTRACE) could otherwise open it through /proc/<pid>/exe
+    # and, once nothing runs it, overwrite what root runs next (README: Security).
+    interpreter_immutable -i
+    "$PYTHON" -m venv --clear --copies "$PREFIX"
     "$PREFIX/bin/pip" install -q .
     # Not needed at run time (pip builds in an isolated environment), and its
     # distutils-precedence.pth costs every ocirun start about a millisecond.
     "$PREFIX/bin/pip" uninstall -q -y setuptools
+    interpreter_immutable +i
     ln -sf "$PREFIX/bin/ocirun" /usr/local/bin/ocirun
     echo "installed: $(ocirun --version | head -1) at $PREFIX, linked from /usr/local/bin/ocirun"
 }

@@ -104,6 +104,8 @@ def run_init(plan, channel):
         undo_host_mounts(plan)
         report_failure(channel, step.__name__.replace("_", " ") if step else "", e)
         os._exit(1)
+    if not _work_after_start(plan):
+        _exec_user_process(plan, path, wait_for_start_in_helper=True)
     try:
         wait_for_start(plan.fifo_fd)
     except OSError:
@@ -118,9 +120,21 @@ def run_init(plan, channel):
     except OcirunError as e:
         _report_start_failure(plan, str(e))
         os._exit(1)
+    _exec_user_process(plan, path)
+
+
+def _work_after_start(plan):
+    """Whether the init has steps of its own between start and exec."""
+    process = plan.config.process
+    return bool(plan.config.hooks.get("startContainer") or plan.exec_attribute
+                or (plan.seccomp and process.no_new_privileges and not plan.seccomp.notify))
+
+
+def _exec_user_process(plan, path, wait_for_start_in_helper=False):
+    """The last exec, through the sealed helper; never returns."""
     try:
         sealed_exec.exec_through(plan.exec_helper, path, plan.config.process.args, plan.environ,
-                                 plan.status_fd)
+                                 plan.status_fd, plan.fifo_fd if wait_for_start_in_helper else None)
     except OSError as e:
         message = f"exec {plan.config.process.args[0]}: {e.strerror}"
         os.write(2, f"ocirun: {message}\n".encode())

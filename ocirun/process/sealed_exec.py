@@ -9,7 +9,10 @@ the host's interpreter (CVE-2019-5736).
 
 So the last exec is of ocirun-exec (cext/exec_helper.c, a tiny static
 program whose only work is execve), copied into a memfd that is then sealed
-against every change, and run from that fd.  /proc/self/exe is then the
+against every change, and run from that fd.  A created container's init
+that has nothing left to do after start (no startContainer hook, LSM label
+or late seccomp filter) waits for start as that helper, not as Python, so
+that the interpreter is not what it runs for as long as it waits.  /proc/self/exe is then the
 sealed copy: a `#!/proc/self/exe` script gets the helper, which can be read
 and run but never written, and which belongs to no host file.  The copy
 costs ~15 us (measured: 13 KiB built with musl).
@@ -47,12 +50,17 @@ def sealed_helper():
     return fd
 
 
-def exec_through(helper_fd, path, args, environ, status_fd=None):
-    """execve `path` with `args` and `environ` by way of the sealed helper.
+def exec_through(helper_fd, path, args, environ, status_fd=None, wait_fd=None):
+    """execve `path` with `args` and `environ` by way of the sealed helper;
+    with wait_fd (the exec fifo), the helper first waits there for start.
     The helper reports a failure of that last execve on stderr (and on
-    status_fd, which it closes on exec) and exits 127.  Returns only when
-    the helper itself cannot be run, raising OSError."""
-    status = str(status_fd) if status_fd is not None else "-"
+    status_fd) and exits 127; it closes both fds on exec.  Returns only
+    when the helper itself cannot be run, raising OSError."""
+    argv = ["ocirun-exec"]
+    if wait_fd is not None:
+        os.set_inheritable(wait_fd, True)
+        argv += ["--wait", str(wait_fd)]
+    argv.append(str(status_fd) if status_fd is not None else "-")
     if status_fd is not None:
         os.set_inheritable(status_fd, True)  # the helper marks it close-on-exec again
-    os.execve(helper_fd, ["ocirun-exec", status, path, *args], environ)
+    os.execve(helper_fd, argv + [path, *args], environ)
