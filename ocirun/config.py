@@ -342,9 +342,8 @@ def load(bundle):
         raise ConfigError(f"bundle {bundle}: config.json not found") from None
     except ValueError as e:
         raise ConfigError(f"config.json: not valid JSON: {e}") from None
-    from ocirun.schema import validate_config
     accept_file_type_bits(raw)
-    validate_config(raw)
+    validate_with_runc_extensions(raw)
     check_supported(raw)
     config = Config(raw, bundle)
     check_consistent(config)
@@ -370,6 +369,27 @@ def accept_file_type_bits(raw):
         mode = device.get("fileMode")
         if isinstance(mode, int) and mode > 0o777 and mode & ~0o777 == _DEVICE_TYPE_BITS.get(device.get("type")):
             device["fileMode"] = mode & 0o777
+
+
+# runc's extension to runtime-spec's four values of linux.rootfsPropagation:
+# the recursive forms (containerd's CRI writes them for mount propagation)
+_RECURSIVE_ROOT_PROPAGATION = frozenset(("rshared", "rslave", "rprivate", "runbindable"))
+
+
+def validate_with_runc_extensions(raw):
+    """The schema's validation, with linux.rootfsPropagation's recursive forms
+    taken for the form they extend."""
+    from ocirun.schema import validate_config
+    linux = raw.get("linux")
+    propagation = linux.get("rootfsPropagation") if isinstance(linux, dict) else None
+    if propagation not in _RECURSIVE_ROOT_PROPAGATION:
+        validate_config(raw)
+        return
+    linux["rootfsPropagation"] = propagation[1:]
+    try:
+        validate_config(raw)
+    finally:
+        linux["rootfsPropagation"] = propagation
 
 
 def from_saved(text, bundle):

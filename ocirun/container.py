@@ -322,12 +322,16 @@ class Container:
         store.remove(container_id)
 
     def kill(self, signum=SIGTERM, all_processes=False):
+        """Signal the init; with all_processes, every process in the container's
+        cgroup, whatever the status: once the init has exited that is whatever
+        it left, which may be nothing (runc's rule: containerd's shim sends
+        `kill --all ID KILL` after every exit it handles)."""
         with self._locked():
-            check_allowed("kill", self.id, self.status())
             if all_processes:
                 self._cgroup().signal_all(signum)
-            else:
-                self._signal_init(signum)
+                return
+            check_allowed("kill", self.id, self.status())
+            self._signal_init(signum)
 
     def pause(self):
         """Freeze every process of the container (runc's pause)."""

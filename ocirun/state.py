@@ -33,7 +33,8 @@ _ALLOWED = {
 def check_allowed(operation, container_id, status):
     if status not in _ALLOWED[operation]:
         if operation == "kill":
-            raise WrongState(f"container {container_id} is not running")
+            # "container not running": runc's words, which containerd looks for
+            raise WrongState(f"cannot kill container {container_id}: container not running")
         if operation == "delete":
             raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
         raise WrongState(f"cannot {operation} container {container_id}: it is {status}, not "

@@ -76,3 +76,27 @@ def test_a_runtime_error_reaches_the_user(ctr):
     assert result.returncode != 0
     assert '/no/such/program' in result.stderr and "no such file or directory" in result.stderr
     ctr("container", "rm", "c-error", check=False)
+
+
+def test_stop_and_remove_a_task_whose_process_has_exited(ctr):
+    """The shim sends `kill --all ID KILL` when it handles the exit; then the
+    task is killed again with --all (as containerd's CRI does to stop a
+    container) and removed.  The shim reads a refusal of that kill as an
+    unknown error unless the runtime says "container not running": the CRI
+    then retries, and stopping a pod hangs."""
+    c = f"c-{os.urandom(3).hex()}"
+    ctr("run", "-d", "--runc-binary", ctr.runtime_binary, IMAGE, c, "sh", "-c", "exit 0")
+    try:
+        deadline = time.monotonic() + 10
+        while "STOPPED" not in ctr("task", "ls").stdout:
+            assert time.monotonic() < deadline, ctr("task", "ls").stdout
+            time.sleep(0.1)
+        started = time.monotonic()
+        ctr("task", "kill", "-a", "-s", "KILL", c, timeout=30)
+        ctr("task", "rm", c, timeout=30)
+        ctr("container", "rm", c, timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        ctr("task", "rm", "-f", c, check=False)
+        ctr("container", "rm", c, check=False)
+    assert c not in ctr("container", "ls", "-q").stdout.split()

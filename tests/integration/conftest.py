@@ -6,7 +6,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # so test modules can `import helpers`
 
-from helpers import bundle, host_dir, host_dir_with_submount, loop_device, make_bundle, public_dir, runtime  # noqa: E402,F401  (fixtures)
+from helpers import (bundle, host_dir, host_dir_with_submount, loop_device, make_bundle,  # noqa: E402,F401
+                     ocirun_and_runc, public_dir, runtime)  # (fixtures)
 
 
 def pytest_collection_modifyitems(config, items):

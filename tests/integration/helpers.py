@@ -419,6 +419,21 @@ def runtime(ocirun_command, tmp_path):
         pytest.fail("host not left as it was:\n" + "\n".join(problems))
 
 
+@pytest.fixture(params=["ocirun", "runc"])
+def ocirun_and_runc(request, runtime, tmp_path):
+    """ocirun's Runtime, then one that runs runc 1.1.5, the reference, on its
+    own --root: a test that must hold for both runs twice."""
+    if request.param == "ocirun":
+        yield runtime
+        return
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.skip("runc, the reference, is not installed")
+    rt = Runtime([runc], tmp_path / "runc-root")
+    yield rt
+    rt.remove_everything()
+
+
 @pytest.fixture
 def make_bundle(tmp_path):
     """make_bundle(args=None, name=None) -> a new busybox Bundle under tmp_path."""

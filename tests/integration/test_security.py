@@ -24,23 +24,15 @@ import time
 
 import pytest
 
-from helpers import Runtime, build_probe, leftovers, sh, wait_for_file, wait_until
+from helpers import build_probe, leftovers, sh, wait_for_file, wait_until
 
 SECRET = "OCIRUN_TEST_SECRET=do-not-leak-7f3a"
 
 
-@pytest.fixture(params=["ocirun", "runc"])
-def attacked(request, runtime, tmp_path):
+@pytest.fixture
+def attacked(ocirun_and_runc):
     """The runtime under attack: ocirun, then runc 1.1.5 as the reference."""
-    if request.param == "ocirun":
-        yield runtime
-        return
-    runc = shutil.which("runc")
-    if runc is None:
-        pytest.skip("runc, the reference, is not installed")
-    rt = Runtime([runc], tmp_path / "runc-root")
-    yield rt
-    rt.remove_everything()
+    return ocirun_and_runc
 
 
 @pytest.fixture(scope="module")

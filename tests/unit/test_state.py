@@ -23,7 +23,7 @@ def test_transitions():
     check_allowed("start", "c", CREATED)
     with pytest.raises(WrongState, match="cannot start container c"):
         check_allowed("start", "c", RUNNING)
-    with pytest.raises(WrongState, match="container c is not running"):
+    with pytest.raises(WrongState, match="cannot kill container c: container not running"):
         check_allowed("kill", "c", STOPPED)
     with pytest.raises(WrongState, match="not stopped: running"):
         check_allowed("delete", "c", RUNNING)
