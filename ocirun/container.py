@@ -47,79 +47,32 @@ class Container:
         keep_console: with a terminal and no console_socket, keep the pty's
         master as `console_master` (a foreground run relays it)."""
         from ocirun.cgroups import prime_attach
+        from ocirun.process.plan import Options
         prime_attach(preserve_fds)
-        return cls._create(container_id, bundle, root, pid_file, systemd_cgroup,
-                           no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                           preserve_fds=preserve_fds, console_socket=console_socket,
-                           keep_console=keep_console)
+        options = Options(no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
+                          console_socket=console_socket, keep_console=keep_console)
+        return cls._create(container_id, bundle, root, pid_file, systemd_cgroup, options)
 
     @classmethod
-    def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, **launch_options):
-        from ocirun.linux.rootfs import host_mount_points
-        from ocirun.process.launcher import LaunchPlan, launch_init
-        from ocirun.process.startsync import create_fifo, create_status_fifo
-        config = config_module.load(bundle)
+    def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, options):
+        from ocirun.process.plan import prepare_create
         store = StateStore(root)
-        notify = bool(os.environ.get("NOTIFY_SOCKET"))  # notify_socket.py, imported only then
-        if notify:
+        config = config_module.load(bundle)
+        if os.environ.get("NOTIFY_SOCKET"):  # notify_socket.py, imported only then
             from ocirun import notify_socket
             config = notify_socket.add_to_config(config, store.directory(container_id))
-        plan = LaunchPlan(container_id, config, seccomp_cache=store.seccomp_cache_directory(),
-                          **launch_options)  # checks what the schema cannot
-        if systemd_cgroup:
-            from ocirun.cgroups.systemd import SystemdManager
-            plan.cgroup = SystemdManager.for_container(config.cgroups_path, container_id)
-        else:
-            plan.cgroup = Manager.for_container(config.cgroups_path, container_id)
-        directory = store.create_directory(container_id)
-        if notify:
-            notify_socket.make_directory(directory)
-        plan.state_directory = directory
-        plan.lock_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        import fcntl
-        fcntl.flock(plan.lock_fd, fcntl.LOCK_EX)
-        host_mounts = None if config.namespace("mount") else \
-            host_mount_points(config.root_path, config.mounts)
-        # Saved before anything is made, and again as create makes what it
-        # could not name beforehand (launcher.py): a create killed at any point
-        # leaves a record of what `delete --force` must undo.
-        record = plan.record = ContainerState(
-            directory, id=container_id, status=CREATING, bundle=config.bundle, rootfs=config.root_path,
-            created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
-            annotations=config.annotations, oci_version=config.oci_version,
-            cgroup_paths=plan.cgroup.directories(),
-            cgroup_unit=plan.cgroup.unit and [plan.cgroup.unit, plan.cgroup.slice])
-        plan.host_mount_points = host_mounts
+        # every check, before any fork and before anything is made
+        plan = prepare_create(container_id, config, options.replacing(seccomp_cache=store.seccomp_cache_directory()))
+        cgroup = _cgroup_manager(config.cgroups_path, container_id, systemd_cgroup)
+        directory = store.create_directory(container_id)  # the id is ours now
+        lock = store.lock(container_id)
         try:
-            plan.cgroup.check_free()  # only then is it ours, to kill in and remove
-            record.save()
-            _fifo_path, plan.fifo_fd = create_fifo(directory)
-            if _start_must_watch_exec(config):
-                plan.status_fd = create_status_fifo(directory)
-            pid = launch_init(plan)
-            record.pid, record.pid_start_time, record.status = pid, process_start_time(pid), CREATED
-            record.hooks = _hooks_kept_in_state(config.hooks)
-            record.host_mounts = host_mounts
-            record.save()
-            _write_private_file(os.path.join(directory, CONFIG_COPY), config.text)  # exec's defaults and seccomp profile, as create saw them
-            if pid_file:
-                _write_pid_file(pid_file, pid)
-        except BaseException as e:
-            # A failing init undoes its own host mounts (init.undo_host_mounts);
-            # when we fail after it made them all, they are ours to undo.
-            ours = host_mounts if plan.init_mounted and not isinstance(e, ChildSetupError) else None
-            _destroy(store, container_id, plan.cgroup, ours)
-            # runtime.md: a failed create goes on at "destroy", then poststop
-            _run_poststop_hooks(config.hooks.get("poststop"), container_id, config.bundle,
-                                config.annotations, config.oci_version)
-            raise
+            record = _creating_record(store, directory, container_id, config, cgroup)
+            result = _launch(store, plan, cgroup, record, pid_file)
         finally:
-            for fd in (plan.fifo_fd, plan.status_fd):
-                if fd is not None:
-                    os.close(fd)
-            os.close(plan.lock_fd)
+            os.close(lock)
         container = cls(container_id, store, record)
-        container.console_master = plan.console_master
+        container.console_master = result.console_master
         return container
 
     def start(self):
@@ -152,8 +105,7 @@ class Container:
                 # the status the spec names for poststart, even when the
                 # process has already exited by now (a live read would say stopped)
                 record = self.record
-                state = hooks_module.state_document(self.id, record.pid, RUNNING, record.bundle,
-                                                    record.annotations, record.oci_version)
+                state = hooks_module.state_document(self.id, RUNNING, record, record.pid)
                 hooks_module.run_all_warning("poststart", hooks["poststart"], state,
                                              log.warning_to_stderr_when_unlogged)
         if notify is not None:
@@ -197,7 +149,7 @@ class Container:
             from ocirun.linux import console
             console.copy_window_size(container.console_master)  # before the process can ask
         try:
-            forwarded = _forward_signals(container.record.pid) if not detach else None
+            forwarded = _forward_signals(container.record.pid) if not detach else {}
             container.start()
         except BaseException:
             if container.console_master is not None:
@@ -206,11 +158,7 @@ class Container:
             raise
         if detach:
             return 0
-        if container.console_master is not None:
-            console.relay(container.console_master, container.record.pid)
-        status = _wait_exit_status(container.record.pid)
-        for signum, handler in (forwarded or {}).items():
-            _signal.signal(signum, handler)
+        status = _wait_in_foreground(container.record.pid, container.console_master, forwarded)
         container.delete(force=True)
         return status
 
@@ -228,28 +176,23 @@ class Container:
         it runs with detach, else its exit status (128+N when killed by N)."""
         from ocirun import _sys
         from ocirun.process import execute
+        from ocirun.process.plan import Options, prepare_exec
         status = self.status()
         if status == STOPPED:
             raise WrongState(f"cannot exec in container {self.id}: it is stopped")
         if status == PAUSED and not ignore_paused:
             raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
-        plan = execute.ExecPlan(self.id, config, process, self.record.pid, self.record.rootfs,
-                                self._cgroup(), preserve_fds, console_socket,
-                                self.store.seccomp_cache_directory())
+        options = Options(preserve_fds=preserve_fds, console_socket=console_socket,
+                          seccomp_cache=self.store.seccomp_cache_directory())
+        plan = prepare_exec(self.id, config, process, self.record.pid, self.record.rootfs, options)
         if not detach:
             # the new process's parent exits once it has forked it: as subreaper we inherit it
             _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
-        pid = execute.launch(plan)
+        pid = execute.launch(plan, self._cgroup()).pid
         if pid_file:
             _write_pid_file(pid_file, pid)
-        if detach:
-            return 0
-        forwarded = _forward_signals(pid)
-        status = _wait_exit_status(pid)
-        for signum, handler in forwarded.items():
-            _signal.signal(signum, handler)
-        return status
+        return 0 if detach else _wait_in_foreground(pid)
 
     def _saved_config_text(self):
         try:
@@ -307,19 +250,18 @@ class Container:
     def remove_leftover(cls, container_id, root=DEFAULT_ROOT):
         """The state directory of a create that died before writing its state,
         unless a create still holds it."""
-        import fcntl
+        from ocirun.errors import ContainerNotFound
         store = StateStore(root)
         try:
-            fd = os.open(store.directory(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
+            fd = store.lock(container_id, wait=False)
+        except ContainerNotFound:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if fd is None:
             return  # a create in progress
+        try:
+            store.remove(container_id)
         finally:
             os.close(fd)
-        store.remove(container_id)
 
     def kill(self, signum=SIGTERM, all_processes=False):
         """Signal the init; with all_processes, every process in the container's
@@ -401,8 +343,7 @@ class Container:
                 check_allowed("delete", self.id, status)
             _destroy(self.store, self.id, self._cgroup(), self.record.host_mounts)
             poststop = config_module.hooks_from_json(self.record.hooks).get("poststop")
-            _run_poststop_hooks(poststop, self.id, self.record.bundle, self.record.annotations,
-                                self.record.oci_version)
+            _run_poststop_hooks(poststop, self.id, self.record)
 
     # --- helpers --------------------------------------------------------------
 
@@ -465,6 +406,71 @@ def _start_must_watch_exec(config):
                 or (config.seccomp is not None and process.no_new_privileges))
 
 
+def _cgroup_manager(cgroups_path, container_id, systemd_cgroup):
+    if systemd_cgroup:
+        from ocirun.cgroups.systemd import SystemdManager
+        return SystemdManager.for_container(cgroups_path, container_id)
+    return Manager.for_container(cgroups_path, container_id)
+
+
+def _creating_record(store, directory, container_id, config, cgroup):
+    """The container's state while create runs, saved before anything is made
+    and again as create makes what it could not name beforehand (launcher.py):
+    a create killed at any point leaves a record of what `delete --force`
+    must undo."""
+    record = ContainerState(
+        directory, id=container_id, status=CREATING, bundle=config.bundle, rootfs=config.root_path,
+        created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
+        annotations=config.annotations, oci_version=config.oci_version, cgroup_paths=cgroup.directories(),
+        cgroup_unit=cgroup.unit and [cgroup.unit, cgroup.slice])
+    try:
+        cgroup.check_free()  # only then is it ours, to kill in and remove
+        if os.environ.get("NOTIFY_SOCKET"):
+            from ocirun import notify_socket
+            notify_socket.make_directory(directory)
+        record.save()
+    except BaseException:
+        store.remove(container_id)  # nothing else was made
+        raise
+    return record
+
+
+def _launch(store, plan, cgroup, record, pid_file):
+    """Fork the init and wait for it; then the state says "created".  On any
+    failure the container is destroyed and its poststop hooks run."""
+    from ocirun.process.launcher import Inherited, Result, launch_init
+    from ocirun.process.startsync import create_fifo, create_status_fifo
+    config, directory = plan.config, record.directory
+    inherited = Inherited(cgroup)
+    result = Result()
+    try:
+        _fifo_path, inherited.fifo_fd = create_fifo(directory)
+        if _start_must_watch_exec(config):
+            inherited.status_fd = create_status_fifo(directory)
+        launch_init(plan, inherited, result, record, directory)
+        record.pid, record.pid_start_time = result.pid, process_start_time(result.pid)
+        record.status, record.hooks = CREATED, _hooks_kept_in_state(config.hooks)
+        record.host_mounts = list(plan.host_mount_points) if plan.host_mount_points else None
+        record.save()
+        # exec's defaults and seccomp profile, as create saw them
+        _write_private_file(os.path.join(directory, CONFIG_COPY), config.text)
+        if pid_file:
+            _write_pid_file(pid_file, result.pid)
+    except BaseException as e:
+        # A failing init undoes its own host mounts (init.undo_host_mounts);
+        # when we fail after it made them all, they are ours to undo.
+        ours = plan.host_mount_points if result.init_mounted and not isinstance(e, ChildSetupError) else None
+        _destroy(store, record.id, cgroup, ours)
+        # runtime.md: a failed create goes on at "destroy", then poststop
+        _run_poststop_hooks(config.hooks.get("poststop"), record.id, config)
+        raise
+    finally:
+        for fd in (inherited.fifo_fd, inherited.status_fd):
+            if fd is not None:
+                os.close(fd)
+    return result
+
+
 def _hooks_kept_in_state(hooks):
     """What start and delete need, from the config as it was at create: a
     config.json edited later must not change the container."""
@@ -473,13 +479,14 @@ def _hooks_kept_in_state(hooks):
     return kept or None
 
 
-def _run_poststop_hooks(poststop, container_id, bundle, annotations, oci_version):
-    """After the container is gone; a failure is a warning (runtime.md step 13)."""
+def _run_poststop_hooks(poststop, container_id, source):
+    """After the container is gone; a failure is a warning (runtime.md step 13).
+    source: its config or its state record (hooks.state_document)."""
     if not poststop:
         return
     from ocirun import hooks
     from ocirun.log import current as log
-    state = hooks.state_document(container_id, 0, STOPPED, bundle, annotations, oci_version)
+    state = hooks.state_document(container_id, STOPPED, source)
     hooks.run_all_warning("poststop", poststop, state, log.warning_to_stderr_when_unlogged)
 
 
@@ -505,6 +512,21 @@ def _wait_gone(pid, timeout=10.0):
             raise WrongState(f"process {pid} did not exit within {timeout:g}s")
     finally:
         os.close(pidfd)
+
+
+def _wait_in_foreground(pid, console_master=None, forwarded=None):
+    """A foreground run's or exec's end: the caller's signals passed on to
+    `pid` (forwarded: already), the pty relayed, and its exit status."""
+    if forwarded is None:
+        forwarded = _forward_signals(pid)
+    try:
+        if console_master is not None:
+            from ocirun.linux import console
+            console.relay(console_master, pid)
+        return _wait_exit_status(pid)
+    finally:
+        for signum, handler in forwarded.items():
+            _signal.signal(signum, handler)
 
 
 def _wait_exit_status(pid):

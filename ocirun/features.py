@@ -17,7 +17,7 @@ def document():
     from ocirun.config import NAMESPACE_TYPES
     from ocirun.linux import lsm, seccomp
     from ocirun.linux.capabilities import CAPABILITY_NAMES
-    from ocirun.linux.rootfs import known_mount_options
+    from ocirun.linux.mountopts import known_mount_options
     kernel = _kernel_release()
     return {
         "ociVersionMin": OCI_VERSION_MIN,

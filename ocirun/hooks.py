@@ -30,10 +30,12 @@ class HookError(OcirunError):
     pass
 
 
-def state_document(container_id, pid, status, bundle, annotations, oci_version=None):
-    """The runtime-spec state a hook reads on stdin."""
-    state = {"ociVersion": oci_version or OCI_VERSION, "id": container_id, "status": status,
-             "bundle": bundle, "annotations": annotations or {}}
+def state_document(container_id, status, source, pid=0):
+    """The runtime-spec state a hook (or a seccomp listener) reads; source is
+    the container's config, or its state record: what has its bundle,
+    annotations and ociVersion."""
+    state = {"ociVersion": source.oci_version or OCI_VERSION, "id": container_id, "status": status,
+             "bundle": source.bundle, "annotations": source.annotations or {}}
     if pid:
         state["pid"] = pid
     return state

@@ -59,18 +59,15 @@ def process_start_time(pid):
     return int(fields[19])
 
 
-def _locked_by_another(directory):
+def _locked_by_another(directory, container_id):
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = StateStore(os.path.dirname(directory)).lock(container_id, wait=False)
+    except ContainerNotFound:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
+    if fd is None:
         return True
-    finally:
-        os.close(fd)
+    os.close(fd)
+    return False
 
 
 def _remove_tree(directory):
@@ -132,7 +129,7 @@ class ContainerState:
         one is stopped (`locked`: the caller holds the lock itself)."""
         if self.status in (CREATED, RUNNING, PAUSED) and not self.init_alive():
             return STOPPED
-        if self.status == CREATING and (locked or not _locked_by_another(self.directory)):
+        if self.status == CREATING and (locked or not _locked_by_another(self.directory, self.id)):
             return STOPPED
         return self.status
 
@@ -173,14 +170,22 @@ class StateStore:
             raise OcirunError(f"state directory {path}: {e.strerror}") from None
         return path
 
-    def lock(self, container_id):
-        """Open and flock the container's directory; returns the fd (close it to unlock)."""
+    def lock(self, container_id, wait=True):
+        """Open and flock the container's directory; returns the fd (close it
+        to unlock), or None without `wait` when another holds the lock (a
+        create in progress, or a command on the container).  The one place
+        where a container's directory is locked: every command on it holds
+        the lock, create from the moment it made the directory."""
         validate_id(container_id)
         try:
             fd = os.open(self.directory(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(f"container {container_id} does not exist") from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
         if not os.path.isdir(self.directory(container_id)):  # deleted while we waited
             os.close(fd)
             raise ContainerNotFound(f"container {container_id} does not exist")

@@ -18,6 +18,8 @@ import os
 
 from ocirun import _sys
 from ocirun.linux import inroot
+from ocirun.linux.mountfd import attach, new_filesystem, remount_bind
+from ocirun.linux.mountopts import BIND_REMOUNT_FLAGS
 
 
 def mount(target, fs_type, options, cgroup, in_namespace, what):
@@ -29,7 +31,6 @@ def mount(target, fs_type, options, cgroup, in_namespace, what):
 
 
 def _mount_unified(target, options, cgroup, in_namespace, what):
-    from ocirun.linux.rootfs import attach, new_filesystem
     if "unified" not in cgroup.mounts:
         raise _sys.SyscallError(errno.ENODEV, "this host mounts no cgroup v2 hierarchy", what)
     if in_namespace:
@@ -45,7 +46,6 @@ def _mount_unified(target, options, cgroup, in_namespace, what):
 
 
 def _mount_v1_layout(target, options, cgroup, in_namespace, what):
-    from ocirun.linux.rootfs import attach, new_filesystem
     flags = options.flags
     layout = attach(new_filesystem("tmpfs", "tmpfs", flags & ~_sys.MS_RDONLY, "mode=755", what + " (tmpfs)"),
                      target, what + " (tmpfs)")
@@ -79,7 +79,6 @@ def _mount_v1_layout(target, options, cgroup, in_namespace, what):
 
 
 def _bind_own_directory(host_mount, path, point, flags, what):
-    from ocirun.linux.rootfs import BIND_REMOUNT_FLAGS, attach, remount_bind
     source = os.path.join(host_mount, path.lstrip("/"))
     tree = attach(_sys.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC, what=what),
                    point, what)

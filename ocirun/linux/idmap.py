@@ -21,8 +21,6 @@ def check(config, parsed_options):
     for i, (mount, options) in enumerate(zip(config.mounts, parsed_options)):
         if bool(mount.uid_mappings) != bool(mount.gid_mappings):
             raise ConfigError(f"config.json: mounts[{i}]: uidMappings and gidMappings go together")
-        if mount.uid_mappings and not options.idmap:
-            options.idmap = "idmap"  # the spec's SHOULD: take mappings alone as idmap
         if not options.idmap:
             continue
         if not options.is_bind:
@@ -34,17 +32,16 @@ def check(config, parsed_options):
 
 def open_idmapped_trees(config, parsed_options, bundle):
     """Parent, before the fork: a detached, id-mapped copy of each such mount's
-    source, as options.source_tree.  Returns the fds, for the parent to close."""
-    from ocirun.linux.rootfs import open_source_in_parent
-    fds = []
+    source; {mount index: its fd}, for the init to attach and the parent to close."""
+    from ocirun.linux.mountfd import open_source_in_parent
+    trees = {}
     try:
-        for mount, options in zip(config.mounts, parsed_options):
+        for index, (mount, options) in enumerate(zip(config.mounts, parsed_options)):
             if not options.idmap:
                 continue
             uid_mappings = mount.uid_mappings or config.uid_mappings
             gid_mappings = mount.gid_mappings or config.gid_mappings
-            tree = open_source_in_parent(mount, options, bundle, config.rootfs_propagation)
-            fds.append(tree)
+            tree = trees[index] = open_source_in_parent(mount, options, bundle, config.rootfs_propagation)
             userns = user_namespace_fd(uid_mappings, gid_mappings)
             try:
                 _sys.mount_setattr("", _sys.AT_EMPTY_PATH | (_sys.AT_RECURSIVE if options.idmap == "ridmap" else 0),
@@ -53,10 +50,10 @@ def open_idmapped_trees(config, parsed_options, bundle):
             finally:
                 os.close(userns)
     except BaseException:
-        for fd in fds:
+        for fd in trees.values():
             os.close(fd)
         raise
-    return fds
+    return trees
 
 
 def user_namespace_fd(uid_mappings, gid_mappings):

@@ -12,6 +12,15 @@ def resource_number(name):
     return number
 
 
+def check(rlimits):
+    """Before any fork: every name known, soft never above hard."""
+    for limit in rlimits:
+        resource_number(limit.type)
+        if limit.soft > limit.hard:
+            raise ConfigError(f"config.json: process.rlimits: {limit.type}: soft limit {limit.soft}"
+                              f" above the hard limit {limit.hard}")
+
+
 def apply(rlimits):
     for limit in rlimits:
         try:

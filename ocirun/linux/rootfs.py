@@ -6,113 +6,11 @@ import stat
 
 from ocirun import _sys
 from ocirun.config import PROC_MOUNT_ALLOWED
-from ocirun.errors import ConfigError
 from ocirun.linux import inroot
-
-# mount option -> (flags to set, flags to clear); see config.md and mount(8)
-_FLAG_OPTIONS = {
-    "ro": (_sys.MS_RDONLY, 0), "rw": (0, _sys.MS_RDONLY),
-    "nosuid": (_sys.MS_NOSUID, 0), "suid": (0, _sys.MS_NOSUID),
-    "nodev": (_sys.MS_NODEV, 0), "dev": (0, _sys.MS_NODEV),
-    "noexec": (_sys.MS_NOEXEC, 0), "exec": (0, _sys.MS_NOEXEC),
-    "sync": (_sys.MS_SYNCHRONOUS, 0), "async": (0, _sys.MS_SYNCHRONOUS),
-    "dirsync": (_sys.MS_DIRSYNC, 0),
-    "remount": (_sys.MS_REMOUNT, 0),
-    "mand": (_sys.MS_MANDLOCK, 0), "nomand": (0, _sys.MS_MANDLOCK),
-    "noatime": (_sys.MS_NOATIME, 0), "atime": (0, _sys.MS_NOATIME),
-    "nodiratime": (_sys.MS_NODIRATIME, 0), "diratime": (0, _sys.MS_NODIRATIME),
-    "relatime": (_sys.MS_RELATIME, 0), "norelatime": (0, _sys.MS_RELATIME),
-    "strictatime": (_sys.MS_STRICTATIME, 0), "nostrictatime": (0, _sys.MS_STRICTATIME),
-    "lazytime": (_sys.MS_LAZYTIME, 0), "nolazytime": (0, _sys.MS_LAZYTIME),
-    "nosymfollow": (_sys.MS_NOSYMFOLLOW, 0), "symfollow": (0, _sys.MS_NOSYMFOLLOW),
-    "silent": (_sys.MS_SILENT, 0), "loud": (0, _sys.MS_SILENT),
-    "bind": (_sys.MS_BIND, 0), "rbind": (_sys.MS_BIND | _sys.MS_REC, 0),
-}
-
-PROPAGATION = {
-    "private": _sys.MS_PRIVATE, "rprivate": _sys.MS_PRIVATE | _sys.MS_REC,
-    "shared": _sys.MS_SHARED, "rshared": _sys.MS_SHARED | _sys.MS_REC,
-    "slave": _sys.MS_SLAVE, "rslave": _sys.MS_SLAVE | _sys.MS_REC,
-    "unbindable": _sys.MS_UNBINDABLE, "runbindable": _sys.MS_UNBINDABLE | _sys.MS_REC,
-}
-
-# The recursive options, set on the mount and every mount below it with
-# mount_setattr(2): option -> (attributes to set, attributes to clear)
-_MOUNT_ATTRS = {  # option -> (its attribute, the option that undoes it)
-    "ro": (_sys.MOUNT_ATTR_RDONLY, "rw"), "nosuid": (_sys.MOUNT_ATTR_NOSUID, "suid"),
-    "nodev": (_sys.MOUNT_ATTR_NODEV, "dev"), "noexec": (_sys.MOUNT_ATTR_NOEXEC, "exec"),
-    "nodiratime": (_sys.MOUNT_ATTR_NODIRATIME, "diratime"),
-    "nosymfollow": (_sys.MOUNT_ATTR_NOSYMFOLLOW, "symfollow"),
-}
-_RECURSIVE_OPTIONS = {**{"r" + option: (attr, 0) for option, (attr, _) in _MOUNT_ATTRS.items()},
-                      **{"r" + undo: (0, attr) for attr, undo in _MOUNT_ATTRS.values()}}
-# The atime setting is one value, not bits: setting it means clearing the
-# whole field.  Undoing noatime, relatime or strictatime gives relatime, the
-# kernel's default, as the non-recursive atime, norelatime and nostrictatime do.
-_RECURSIVE_ATIME = {
-    "rrelatime": _sys.MOUNT_ATTR_RELATIME, "rnoatime": _sys.MOUNT_ATTR_NOATIME,
-    "rstrictatime": _sys.MOUNT_ATTR_STRICTATIME, "ratime": _sys.MOUNT_ATTR_RELATIME,
-    "rnorelatime": _sys.MOUNT_ATTR_RELATIME, "rnostrictatime": _sys.MOUNT_ATTR_RELATIME,
-}
-
-_IDMAP_OPTIONS = ("idmap", "ridmap")  # see idmap.py
-
-# flags a bind remount may change; the rest come from the mount as it is
-BIND_REMOUNT_FLAGS = (_sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
-                       | _sys.MS_NOATIME | _sys.MS_NODIRATIME | _sys.MS_RELATIME
-                       | _sys.MS_STRICTATIME | _sys.MS_NOSYMFOLLOW)
-# statvfs f_flag bits that the kernel locks in a user namespace and that a
-# remount must therefore repeat (they equal the MS_ values)
-_LOCKED_STATVFS_FLAGS = _sys.MS_RDONLY | _sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC
+from ocirun.linux.mountfd import LOCKED_FLAGS, attach, new_filesystem, open_bind_source, remount_bind
+from ocirun.linux.mountopts import BIND_REMOUNT_FLAGS, PROPAGATION
 
 _MAX_SYMLINKS = 40
-
-
-class MountOptions:
-    __slots__ = ("flags", "cleared", "propagation", "data", "recursive_set", "recursive_clear",
-                 "copy_up", "idmap", "source_tree")
-
-    def __init__(self, options, where, fs_type=None):
-        self.flags = self.cleared = 0
-        self.recursive_set = self.recursive_clear = 0
-        self.copy_up = False
-        self.idmap = None  # "idmap" or "ridmap"
-        self.source_tree = None  # set by the parent when it opens the source (open_source_in_parent)
-        self.propagation = []
-        data = []
-        for option in options:
-            if option in _FLAG_OPTIONS:
-                set_flags, clear_flags = _FLAG_OPTIONS[option]
-                self.flags = (self.flags | set_flags) & ~clear_flags
-                self.cleared = (self.cleared | clear_flags) & ~set_flags
-            elif option in PROPAGATION:
-                self.propagation.append(PROPAGATION[option])
-            elif option in _RECURSIVE_OPTIONS:
-                set_attrs, clear_attrs = _RECURSIVE_OPTIONS[option]
-                self.recursive_set = (self.recursive_set | set_attrs) & ~clear_attrs
-                self.recursive_clear = (self.recursive_clear | clear_attrs) & ~set_attrs
-            elif option in _RECURSIVE_ATIME:
-                self.recursive_set = self.recursive_set & ~_sys.MOUNT_ATTR__ATIME | _RECURSIVE_ATIME[option]
-                self.recursive_clear |= _sys.MOUNT_ATTR__ATIME
-            elif option == "tmpcopyup":
-                self.copy_up = True
-            elif option in _IDMAP_OPTIONS:
-                self.idmap = option
-            else:
-                data.append(option)  # filesystem-specific, e.g. mode=755, size=64k
-        self.data = ",".join(data) or None
-        if self.copy_up and (fs_type != "tmpfs" or self.is_bind):
-            kind = "a bind mount" if self.is_bind else f"type {fs_type}"
-            raise ConfigError(f"config.json: {where}.options: tmpcopyup is for tmpfs mounts, not {kind}")
-
-    @property
-    def is_bind(self):
-        return bool(self.flags & _sys.MS_BIND)
-
-
-def parse_mounts(mounts):
-    """Check every mount's options up front, so a bad one fails before any fork."""
-    return [MountOptions(m.options, f"mounts[{i}]", m.type) for i, m in enumerate(mounts)]
 
 
 def resolve_in_root(root, path):
@@ -180,23 +78,24 @@ def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     return best
 
 
-def mount_all(root_fd, mounts, parsed_options, bundle, made, cgroups):
+def mount_all(root_fd, mounts, parsed_options, bundle, made, cgroups, source_trees):
     """Mount each in order; unless `made` is None, append each destination
     once mounted.  cgroups: (the container's cgroups.Manager, whether it has
-    a cgroup namespace), for mounts of type cgroup and cgroup2."""
-    for mount, options in zip(mounts, parsed_options):
-        mount_one(root_fd, mount, options, bundle, cgroups)
+    a cgroup namespace), for mounts of type cgroup and cgroup2.
+    source_trees: {index: the source the parent opened}, taken from here."""
+    for index, (mount, options) in enumerate(zip(mounts, parsed_options)):
+        mount_one(root_fd, mount, options, bundle, cgroups, source_trees.pop(index, None))
         if made is not None:
             made.append(mount.destination)
 
 
-def mount_one(root_fd, mount, options, bundle, cgroups):
+def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
     """One config.json mount, onto its destination opened inside the root:
     the source is cloned (bind) or made (a new filesystem) as a detached
-    mount, and attached with move_mount, so no path is resolved twice."""
+    mount, and attached with move_mount, so no path is resolved twice.
+    source_tree: the bind's source, when the parent opened it."""
     what = f"mount {mount.type or 'bind'} {mount.source} on {mount.destination}"
-    source_tree = None
-    if options.is_bind:
+    if options.is_bind and source_tree is None:
         source_tree = open_bind_source(mount, options, bundle)
     try:
         kind = "dir"
@@ -212,6 +111,8 @@ def mount_one(root_fd, mount, options, bundle, cgroups):
         finally:
             os.close(target)
         source_tree = None  # now `attached`, closed below
+        if attached is None:
+            return  # a remount: nothing else is set on it
         try:
             for propagation in options.propagation:
                 _sys.mount(None, inroot.fd_path(attached), None, propagation,
@@ -221,51 +122,10 @@ def mount_one(root_fd, mount, options, bundle, cgroups):
                                    options.recursive_clear, dfd=attached,
                                    what=f"set recursive options of {mount.destination}")
         finally:
-            if attached is not None:
-                os.close(attached)
+            os.close(attached)
     finally:
         if source_tree is not None:
             os.close(source_tree)
-
-
-def open_bind_source(mount, options, bundle):
-    """A detached copy of a bind mount's source (the one the parent made, when
-    it did); a relative source is the bundle's."""
-    if options.source_tree is not None:
-        tree, options.source_tree = options.source_tree, None
-        return tree
-    source = mount.source
-    source = os.path.join(bundle, source) if source and not source.startswith("/") else source
-    recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
-    try:
-        return _sys.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | recursive,
-                              what=f"mount source {source}")
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ELOOP):
-            raise _sys.SyscallError(e.errno, e.strerror, f"mount source {source}") from None
-        raise
-
-
-def open_source_in_parent(mount, options, bundle, root_propagation):
-    """The parent's copy of a bind source, as options.source_tree, for the init
-    to attach: made in the runtime's namespaces, where the init could not
-    (an id mapping; ocirun's own directory, which a user namespace's root
-    cannot enter).  The copy is given the propagation the init's own binds
-    get under `root_propagation`, so that mounts inside the container never
-    propagate to the host's peer of the source."""
-    tree = open_bind_source(mount, options, bundle)
-    propagation = root_propagation or "rslave"
-    if "shared" not in propagation:
-        recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
-        try:
-            _sys.mount_setattr("", _sys.AT_EMPTY_PATH | recursive, dfd=tree,
-                               propagation=_sys.MS_SLAVE if "slave" in propagation else _sys.MS_PRIVATE,
-                               what=f"set propagation of {mount.destination}")
-        except BaseException:
-            os.close(tree)
-            raise
-    options.source_tree = tree
-    return tree
 
 
 def _mount_onto(target, mount, options, source_tree, cgroups, what):
@@ -299,17 +159,6 @@ def _mount_onto(target, mount, options, source_tree, cgroups, what):
     return tree
 
 
-def attach(tree, target, what):
-    """move_mount the detached `tree` onto `target`; returns tree, which now
-    refers to the attached mount (it is closed if the move fails)."""
-    try:
-        _sys.move_mount(tree, target, what)
-    except BaseException:
-        os.close(tree)
-        raise
-    return tree
-
-
 def _refuse_over_procfs(target, mount, source_tree):
     """runc's rule (config.check_proc_mount), checked again where the
     destination really is, after symlinks: on procfs, and at /proc, only a
@@ -326,45 +175,6 @@ def _refuse_over_procfs(target, mount, source_tree):
         return
     raise _sys.SyscallError(errno.EPERM, "only procfs may be mounted there",
                             f"mount {mount.type or 'bind'} {mount.source} on {mount.destination}")
-
-
-# mount flags that are superblock options of a new filesystem, and their names for fsconfig(2)
-_SUPERBLOCK_FLAGS = ((_sys.MS_RDONLY, "ro"), (_sys.MS_SYNCHRONOUS, "sync"), (_sys.MS_DIRSYNC, "dirsync"),
-                     (_sys.MS_LAZYTIME, "lazytime"))
-# mount flags -> attributes of the mount itself (fsmount(2), mount_setattr(2))
-_MOUNT_ATTR_OF_FLAG = ((_sys.MS_RDONLY, _sys.MOUNT_ATTR_RDONLY), (_sys.MS_NOSUID, _sys.MOUNT_ATTR_NOSUID),
-                       (_sys.MS_NODEV, _sys.MOUNT_ATTR_NODEV), (_sys.MS_NOEXEC, _sys.MOUNT_ATTR_NOEXEC),
-                       (_sys.MS_NODIRATIME, _sys.MOUNT_ATTR_NODIRATIME),
-                       (_sys.MS_NOSYMFOLLOW, _sys.MOUNT_ATTR_NOSYMFOLLOW),
-                       (_sys.MS_NOATIME, _sys.MOUNT_ATTR_NOATIME),
-                       (_sys.MS_STRICTATIME, _sys.MOUNT_ATTR_STRICTATIME))
-
-
-def new_filesystem(fs_type, source, flags, data, what):
-    """A new filesystem, as a detached mount (fsopen, fsconfig, fsmount): it
-    can be filled and set up before anything in the container can see it.
-    `data` is mount(2)'s option string."""
-    fs = _sys.fsopen(fs_type, what)
-    try:
-        if source:
-            _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, "source", source, what=what)
-        for option in data.split(",") if data else ():
-            key, has_value, value = option.partition("=")
-            if has_value:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, key, value, what=f"{what}: option {option}")
-            else:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, key, what=f"{what}: option {option}")
-        for flag, name in _SUPERBLOCK_FLAGS:
-            if flags & flag:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, name, what=f"{what}: option {name}")
-        _sys.fsconfig(fs, _sys.FSCONFIG_CMD_CREATE, what=what)
-        attributes = 0
-        for flag, attribute in _MOUNT_ATTR_OF_FLAG:
-            if flags & flag:
-                attributes |= attribute
-        return _sys.fsmount(fs, attributes, what)
-    finally:
-        os.close(fs)
 
 
 def copy_up_into(target, tree, what):
@@ -446,14 +256,6 @@ def _copy_metadata(st, name, dir_fd):
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dir_fd)
     os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
-
-
-def remount_bind(mount_fd, flags, cleared=0, what=None):
-    """Remount the bind mount open at mount_fd (attached) with `flags`,
-    keeping the flags the kernel locks."""
-    locked = os.statvfs(mount_fd).f_flag & _LOCKED_STATVFS_FLAGS & ~cleared
-    _sys.mount(None, inroot.fd_path(mount_fd), None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked, None,
-               (what or "remount") + " (remount)")
 
 
 def pivot(root_fd, no_pivot):
@@ -563,14 +365,8 @@ def set_root_propagation(propagation):
 def make_root_readonly():
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        locked = os.statvfs(root).f_flag & _LOCKED_STATVFS_FLAGS
+        locked = os.statvfs(root).f_flag & LOCKED_FLAGS
         _sys.mount(None, "/", None, _sys.MS_BIND | _sys.MS_REMOUNT | _sys.MS_RDONLY | locked, None,
                    "readonly root (remount)")
     finally:
         os.close(root)
-
-
-def known_mount_options():
-    """Every option name ocirun handles itself (anything else is filesystem data)."""
-    return sorted({*_FLAG_OPTIONS, *PROPAGATION, *_RECURSIVE_OPTIONS, *_RECURSIVE_ATIME,
-                   *_IDMAP_OPTIONS, "tmpcopyup"})

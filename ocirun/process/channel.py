@@ -1,19 +1,20 @@
-"""The parent-child protocol of create: one SOCK_SEQPACKET socketpair, one
-JSON object per packet.
+"""The parent-child protocol of create and exec: one SOCK_SEQPACKET socketpair,
+one JSON object per packet, each message defined once below.
 
     parent (ocirun create)          stage A (namespaces)              init (container pid 1)
     ──────────────────────          ────────────────────              ──────────────────────
-    fork ─────────────────────────▶ join cgroup; setns/unshare user
+    fork ─────────────────────────▶ shed the runtime's state (hygiene.py);
+                                    join cgroup; setns/unshare user
     (--systemd-cgroup: start the unit
      with stage A in it; CGROUP_JOINED ▶ instead of joining, wait for it)
                                 ◀── USERNS_READY          (only with a new user namespace)
     write uid_map, gid_map
     ID_MAPS_WRITTEN ──────────────▶ setns/unshare the rest; fork ───▶
-                                ◀── INIT_PID {pid}
+                                ◀── InitPid {pid}
                                     exit 0
     move the init into the cgroup
-    CGROUP_JOINED ───────────────────────────────────────────────────▶  (only when the init must
-                                                                       wait for it: a scheduler)
+    CGROUP_JOINED ───────────────────────────────────────────────────▶ (awaited before the steps that
+                                                                       need it, and before InitReady)
                                                                       mounts, devices
                                 ◀─────────────────────────────────── RUN_HOOKS  (only with prestart
     run prestart, createRuntime hooks                                             or createRuntime hooks)
@@ -21,15 +22,21 @@ JSON object per packet.
                                                                       createContainer hooks, pivot_root,
                                                                       hostname, user, capabilities,
                                                                       seccomp
-                                ◀─────────────────────────────────── SECCOMP_FD + fd  (only with
+                                ◀─────────────────────────────────── SeccompFd + fd  (only with
     pass it on to listenerPath                                                    SCMP_ACT_NOTIFY)
-                                ◀─────────────────────────────────── INIT_READY
-    write state "created"                                             block on the exec fifo;
-                                                                      `ocirun start` releases it; exec
+                                ◀─────────────────────────────────── ConsoleFd + fd  (process.terminal)
+    pass it on to --console-socket
+                                ◀─────────────────────────────────── InitReady {warnings}
+    write state "created"                                             wait for `ocirun start` (as the
+                                                                      sealed helper when it can); exec
 
-Any stage that fails sends ERROR {step, errno, message} and exits; the
+exec (execute.py) is the same conversation without USERNS_READY, RUN_HOOKS
+and the hooks: its joiner setns's where stage A unshares, and its process
+sends InitReady right before its last exec.
+
+Any stage that fails sends Error {step, errno, message} and exits; the
 parent raises ChildSetupError from it.  When every child end is closed
-without a final message, the parent reports the init as gone.
+without a final message, the parent reports the process as gone.
 """
 # _socket, not socket: the socket module imports enum and selectors, and only
 # socketpair, send and recv are needed here.
@@ -38,19 +45,63 @@ import sys
 
 from ocirun import jsonio
 
+# messages without a payload: their kind is all there is
 USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
-INIT_PID = "init-pid"
-INIT_READY = "init-ready"
-SECCOMP_FD = "seccomp-fd"  # with the notify fd (SCM_RIGHTS), for the listener
 CGROUP_JOINED = "cgroup-joined"
-CONSOLE_FD = "console-fd"  # with the pty master (SCM_RIGHTS), for --console-socket
 RUN_HOOKS = "run-hooks"
 HOOKS_DONE = "hooks-done"
-ERROR = "error"
 
 _MAX_MESSAGE = 65536
 _FD_SPACE = _socket.CMSG_SPACE(4)  # room for one passed fd
+
+
+class InitPid:
+    kind = "init-pid"
+
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class InitReady:
+    kind = "init-ready"
+
+    def __init__(self, warnings=()):
+        self.warnings = tuple(warnings)
+
+
+class Error:
+    """A failed step: what was being done, the errno (0 when none) and one line for the user."""
+    kind = "error"
+
+    def __init__(self, step, errno, message):
+        self.step, self.errno, self.message = step, errno, message
+
+
+class SeccompFd:
+    """The notify fd of the process's seccomp filter (SCM_RIGHTS), for listenerPath."""
+    kind = "seccomp-fd"
+
+    def __init__(self, fd=None):
+        self.fd = fd
+
+
+class ConsoleFd:
+    """The pty's master (SCM_RIGHTS), for --console-socket."""
+    kind = "console-fd"
+
+    def __init__(self, fd=None):
+        self.fd = fd
+
+
+class Signal:
+    """One of the messages without a payload (USERNS_READY...)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+
+_WITH_PAYLOAD = {cls.kind: cls for cls in (InitPid, InitReady, Error, SeccompFd, ConsoleFd)}
 
 
 def fd_rights(fd):
@@ -67,25 +118,47 @@ class Channel:
         parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return cls(parent), cls(child)
 
-    def send(self, kind, **fields):
-        fields["type"] = kind
-        self.sock.send(jsonio.dumps(fields).encode())
+    # --- sending: one helper per message -----------------------------------
 
-    def send_fd(self, kind, fd, **fields):
-        """A message that carries a file descriptor; the receiver finds it as message["fd"]."""
-        fields["type"] = kind
-        self.sock.sendmsg([jsonio.dumps(fields).encode()], fd_rights(fd))
+    def signal(self, kind):
+        self._send({"type": kind})
+
+    def send_init_pid(self, pid):
+        self._send({"type": InitPid.kind, "pid": pid})
+
+    def send_ready(self, warnings):
+        self._send({"type": InitReady.kind, "warnings": list(warnings)})
+
+    def send_error(self, step, errno, message):
+        self._send({"type": Error.kind, "step": step, "errno": errno, "message": message})
+
+    def send_seccomp_fd(self, fd):
+        self._send({"type": SeccompFd.kind}, fd)
+
+    def send_console_fd(self, fd):
+        self._send({"type": ConsoleFd.kind}, fd)
+
+    def _send(self, fields, fd=None):
+        data = jsonio.dumps(fields).encode()
+        if fd is None:
+            self.sock.send(data)
+        else:
+            self.sock.sendmsg([data], fd_rights(fd))
+
+    # --- receiving ----------------------------------------------------------
 
     def receive(self):
-        """The next message as a dict, or None when every peer has closed its end."""
+        """The next message (InitPid, Signal, ...), or None when every peer has closed its end."""
         data, ancillary, _, _ = self.sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
         if not data:
             return None
-        message = jsonio.loads(data)
-        for level, kind, payload in ancillary:
-            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                message["fd"] = int.from_bytes(payload[:4], sys.byteorder)
-        return message
+        fields = jsonio.loads(data)
+        kind = fields.pop("type")
+        for level, item, payload in ancillary:
+            if level == _socket.SOL_SOCKET and item == _socket.SCM_RIGHTS:
+                fields["fd"] = int.from_bytes(payload[:4], sys.byteorder)
+        cls = _WITH_PAYLOAD.get(kind)
+        return cls(**fields) if cls else Signal(kind)
 
     def fileno(self):
         return self.sock.fileno()

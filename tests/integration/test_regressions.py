@@ -63,14 +63,14 @@ def test_an_init_ready_before_stage_a_reports_its_pid_is_still_joined(bundle):
     # Here a stage A stand-in sends them in that order, on purpose.
     from ocirun import config
     from ocirun.cgroups import Manager
-    from ocirun.process import channel as msg
     from ocirun.process.channel import Channel
-    from ocirun.process.launcher import LaunchPlan, await_init
+    from ocirun.process.launcher import Inherited, Result, await_child
+    from ocirun.process.plan import Options, prepare_create
 
     bundle.save()
     cid = f"race-{os.getpid()}"
-    plan = LaunchPlan(cid, config.load(bundle.path))
-    plan.cgroup = Manager.for_container(None, cid)
+    plan = prepare_create(cid, config.load(bundle.path), Options())
+    cgroup = Manager.for_container(None, cid)
     parent_end, child_end = Channel.pair()
     stage_a = os.fork()
     if stage_a == 0:
@@ -79,17 +79,19 @@ def test_an_init_ready_before_stage_a_reports_its_pid_is_still_joined(bundle):
             if init == 0:
                 time.sleep(30)
                 os._exit(0)
-            child_end.send(msg.INIT_READY, warnings=[])
+            child_end.send_ready([])
             time.sleep(0.05)
-            child_end.send(msg.INIT_PID, pid=init)
+            child_end.send_init_pid(init)
         finally:
             os._exit(0)
     child_end.close()
-    init_pid = await_init(plan, stage_a, parent_end)
+    result = Result()
+    await_child(plan, Inherited(cgroup), stage_a, parent_end, result)
+    init_pid = result.pid
     try:
         assert init_pid and os.path.exists(f"/proc/{init_pid}")
-        assert plan.cgroup.pids() == [init_pid]
+        assert cgroup.pids() == [init_pid]
     finally:
-        plan.cgroup.signal_all(9)
-        wait_until(lambda: not plan.cgroup.pids(), what="the stand-in init to exit")
-        plan.cgroup.destroy()
+        cgroup.signal_all(9)
+        wait_until(lambda: not cgroup.pids(), what="the stand-in init to exit")
+        cgroup.destroy()

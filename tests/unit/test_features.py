@@ -8,7 +8,7 @@ from test_schema import reference_validator
 
 from ocirun import features
 from ocirun.linux import seccomp
-from ocirun.linux.rootfs import MountOptions
+from ocirun.linux.mountopts import MountOptions
 
 
 def test_document_is_valid_against_the_features_schema():

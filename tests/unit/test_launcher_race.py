@@ -6,9 +6,8 @@ import os
 import pytest
 
 from ocirun.errors import ChildSetupError
-from ocirun.process import channel as msg
 from ocirun.process.channel import Channel
-from ocirun.process.launcher import _raise_the_inits_own_error
+from ocirun.process.launcher import _raise_the_childs_own_error
 
 
 def exited_pid():
@@ -21,15 +20,15 @@ def exited_pid():
 
 def test_the_inits_report_is_raised_when_it_is_gone():
     parent_end, child_end = Channel.pair()
-    child_end.send(msg.ERROR, step="", errno=2, message='exec: "/no/such/program": no such file or directory')
+    child_end.send_error("", 2, 'exec: "/no/such/program": no such file or directory')
     child_end.close()
     with pytest.raises(ChildSetupError, match="no/such/program"):
-        _raise_the_inits_own_error(parent_end, exited_pid())
+        _raise_the_childs_own_error(parent_end, exited_pid())
     parent_end.close()
 
 
 def test_a_live_init_leaves_the_moves_error_standing():
     parent_end, child_end = Channel.pair()
-    _raise_the_inits_own_error(parent_end, os.getpid())  # returns without reading: no deadlock
+    _raise_the_childs_own_error(parent_end, os.getpid())  # returns without reading: no deadlock
     parent_end.close()
     child_end.close()

@@ -5,7 +5,8 @@ import pytest
 
 from ocirun import _sys
 from ocirun.errors import ConfigError
-from ocirun.linux.rootfs import MountOptions, resolve_in_root
+from ocirun.linux.mountopts import MountOptions
+from ocirun.linux.rootfs import resolve_in_root
 
 
 @pytest.fixture
