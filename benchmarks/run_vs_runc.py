@@ -21,7 +21,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ocirun.bundles import build_busybox_bundle, oci_seccomp_from_containers_profile  # noqa: E402
+from ocirun.bundles import build_busybox_bundle  # noqa: E402
+from ocirun.config import oci_seccomp_from_containers_profile  # noqa: E402
 
 WARMUPS = 3
 FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")

@@ -4,13 +4,14 @@
 
 makes DIR/rootfs from the host's statically linked busybox (a dynamic one
 would need the host's libc inside the rootfs) and DIR/config.json from
-specgen.default_config(ARGS).
+config.default_config(ARGS).
 """
 import os
 import shutil
 import struct
 
 from ocirun import specgen
+from ocirun.config import with_containers_seccomp_profile
 from ocirun.errors import OcirunError
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -131,51 +132,6 @@ def build_busybox_bundle(bundle_dir, args=None, busybox=None):
     return bundle_dir
 
 
-# podman's and Docker's profiles (containers-common: /usr/share/containers/seccomp.json)
-# name architectures the Go way in includes/excludes
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-_NATIVE_SCMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64", "ppc64le": "SCMP_ARCH_PPC64LE",
-                     "s390x": "SCMP_ARCH_S390X", "riscv64": "SCMP_ARCH_RISCV64"}
-
-
-def oci_seccomp_from_containers_profile(profile, capabilities, machine=None, kernel=None):
-    """The linux.seccomp podman writes into config.json from its own profile
-    format: this machine's architectures from archMap, and each rule kept or
-    dropped by its includes/excludes (caps held by the container, arches,
-    minKernel), as containers/common does."""
-    machine = machine or os.uname().machine
-    kernel = kernel or tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
-    native = _NATIVE_SCMP_ARCH.get(machine)
-    architectures = []
-    for entry in profile.get("archMap") or ():
-        if entry["architecture"] == native:
-            architectures = [entry["architecture"], *entry.get("subArchitectures", ())]
-    held = set(capabilities)
-    syscalls = []
-    for rule in profile.get("syscalls") or ():
-        includes, excludes = rule.get("includes") or {}, rule.get("excludes") or {}
-        if not held.issuperset(includes.get("caps") or ()) or held.intersection(excludes.get("caps") or ()):
-            continue
-        arch = _GO_ARCH.get(machine, machine)
-        if includes.get("arches") and arch not in includes["arches"]:
-            continue
-        if arch in (excludes.get("arches") or ()):
-            continue
-        min_kernel = includes.get("minKernel")
-        if min_kernel and kernel < tuple(int(p) for p in min_kernel.split(".")[:2]):
-            continue
-        oci = {"names": rule["names"], "action": rule["action"]}
-        if rule.get("args"):
-            oci["args"] = rule["args"]
-        if rule.get("errnoRet") is not None:
-            oci["errnoRet"] = rule["errnoRet"]
-        syscalls.append(oci)
-    seccomp = {"defaultAction": profile["defaultAction"], "architectures": architectures, "syscalls": syscalls}
-    if profile.get("defaultErrnoRet") is not None:
-        seccomp["defaultErrnoRet"] = profile["defaultErrnoRet"]
-    return seccomp
-
-
 def add_seccomp_profile(bundle_dir, profile_path):
     """Put a containers-format profile (podman's) into the bundle's config, in OCI form."""
     import json
@@ -184,8 +140,7 @@ def add_seccomp_profile(bundle_dir, profile_path):
     config_path = os.path.join(bundle_dir, "config.json")
     with open(config_path) as f:
         config = json.load(f)
-    config["linux"]["seccomp"] = oci_seccomp_from_containers_profile(
-        profile, config["process"].get("capabilities", {}).get("bounding", ()))
+    config = with_containers_seccomp_profile(config, profile)
     with open(config_path, "w") as f:
         json.dump(config, f, indent="\t")
 

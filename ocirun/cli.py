@@ -74,18 +74,14 @@ _CREATE_OPTIONS = {
 _CREATE_DEFAULTS = {"bundle": ".", "pid_file": None, "no_pivot": False, "no_new_keyring": False,
                     "preserve_fds": 0, "console_socket": None}
 
-# runc update's flags -> (destination, path in linux.resources)
+# runc update's flags -> the name of their value (config.UPDATE_FIELDS says where it goes)
 _UPDATE_FLAGS = {
-    "--memory": ("memory", ("memory", "limit")), "--memory-swap": ("memory_swap", ("memory", "swap")),
-    "--memory-reservation": ("memory_reservation", ("memory", "reservation")),
-    "--kernel-memory": ("kernel_memory", ("memory", "kernel")),
-    "--kernel-memory-tcp": ("kernel_memory_tcp", ("memory", "kernelTCP")),
-    "--cpu-share": ("cpu_shares", ("cpu", "shares")), "--cpu-shares": ("cpu_shares", ("cpu", "shares")),
-    "--cpu-quota": ("cpu_quota", ("cpu", "quota")), "--cpu-period": ("cpu_period", ("cpu", "period")),
-    "--cpu-rt-period": ("cpu_rt_period", ("cpu", "realtimePeriod")),
-    "--cpu-rt-runtime": ("cpu_rt_runtime", ("cpu", "realtimeRuntime")),
-    "--cpuset-cpus": ("cpuset_cpus", ("cpu", "cpus")), "--cpuset-mems": ("cpuset_mems", ("cpu", "mems")),
-    "--pids-limit": ("pids_limit", ("pids", "limit")), "--blkio-weight": ("blkio_weight", ("blockIO", "weight")),
+    "--memory": "memory", "--memory-swap": "memory_swap", "--memory-reservation": "memory_reservation",
+    "--kernel-memory": "kernel_memory", "--kernel-memory-tcp": "kernel_memory_tcp",
+    "--cpu-share": "cpu_shares", "--cpu-shares": "cpu_shares", "--cpu-quota": "cpu_quota",
+    "--cpu-period": "cpu_period", "--cpu-rt-period": "cpu_rt_period", "--cpu-rt-runtime": "cpu_rt_runtime",
+    "--cpuset-cpus": "cpuset_cpus", "--cpuset-mems": "cpuset_mems", "--pids-limit": "pids_limit",
+    "--blkio-weight": "blkio_weight",
 }
 _SIZE_FLAGS = {"memory", "memory_swap", "memory_reservation", "kernel_memory", "kernel_memory_tcp"}
 _LIST_FLAGS = {"cpuset_cpus", "cpuset_mems"}
@@ -109,8 +105,8 @@ COMMANDS = {
     "events": ({"--stats": ("stats", FLAG), "--interval": ("interval", VALUE)},
                {"stats": False, "interval": "5s"}, ("id",)),
     "update": ({"--resources": ("resources", VALUE), "-r": ("resources", VALUE),
-                **{flag: (dest, VALUE) for flag, (dest, _) in _UPDATE_FLAGS.items()}},
-               {"resources": None, **{dest: None for dest, _ in _UPDATE_FLAGS.values()}}, ("id",)),
+                **{flag: (dest, VALUE) for flag, dest in _UPDATE_FLAGS.items()}},
+               {"resources": None, **{dest: None for dest in _UPDATE_FLAGS.values()}}, ("id",)),
     "resume": ({}, {}, ("id",)),
     # runc's checkpoint/restore take many options; all of them end in the same error
     "checkpoint": ({}, {}, ()),
@@ -302,24 +298,20 @@ def cmd_spec(args, _container_cls):
 
 def cmd_update(args, container_cls):
     """runc's update: -r gives a linux.resources object; the flags override it."""
-    from ocirun import jsonio
-    resources = {}
+    from ocirun.config import resource_update
+    text = None
     if args.resources:
         text = sys.stdin.read() if args.resources == "-" else _read_text(args.resources)
-        try:
-            resources = jsonio.loads(text)
-        except ValueError as e:
-            raise OcirunError(f"update: --resources: not valid JSON: {e}") from None
-    for flag, (dest, (section, key)) in _UPDATE_FLAGS.items():
+    values = {}
+    for flag, dest in _UPDATE_FLAGS.items():
         value = getattr(args, dest)
-        if value is None:
-            continue
-        if dest not in _LIST_FLAGS:
+        if value is not None and dest not in _LIST_FLAGS:
             value = parse_size(value, flag) if dest in _SIZE_FLAGS else _integer(value, flag)
-        resources.setdefault(section, {})[key] = value
-    if not resources:
+        values[dest] = value
+    update = resource_update(text, values)
+    if update is None:
         raise UsageError("update: nothing to update (see ocirun --help)")
-    container_cls.load(args.id, args.root).update(resources)
+    container_cls.load(args.id, args.root).update(update)
     return 0
 
 
@@ -362,51 +354,29 @@ def cmd_exec(args, container_cls):
             raw = jsonio.loads(_read_text(args.process, "exec: --process"))
         except ValueError as e:
             raise OcirunError(f"exec: --process {args.process}: not valid JSON: {e}") from None
+        process = config_module.exec_process(raw)
     elif not args.args:
         raise UsageError("exec: missing the command to run (or --process FILE)")
     else:
-        raw = exec_process_from_flags(container.process_template(), args)
-    process = config_module.exec_process(raw)
+        process = container.exec_process(exec_flags(args))
     return container.exec(process, detach=args.detach, pid_file=args.pid_file, preserve_fds=args.preserve_fds,
                           console_socket=args.console_socket, ignore_paused=args.ignore_paused)
 
 
-def exec_process_from_flags(template, args):
-    """The container's process (a config.json dict) with runc exec's flags applied."""
-    raw = dict(template)
-    raw["args"] = list(args.args)
-    raw["terminal"] = args.tty
-    raw.pop("consoleSize", None)
-    if args.cwd:
-        raw["cwd"] = args.cwd
-    if args.env:
-        # later entries win, as for runc: drop the template's of the same name
-        names = {entry.split("=", 1)[0] for entry in args.env}
-        raw["env"] = [e for e in raw.get("env", []) if e.split("=", 1)[0] not in names] + list(args.env)
-    user = dict(raw.get("user", {}))
+def exec_flags(args):
+    """runc exec's flags as a config.ExecFlags."""
+    from ocirun.config import ExecFlags
+    uid = gid = None
     if args.user:
-        uid, _, gid = args.user.partition(":")
-        if not uid.isdigit() or (gid and not gid.isdigit()):
+        uid_text, _, gid_text = args.user.partition(":")
+        if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
             raise UsageError(f"exec: --user takes UID[:GID] as numbers, not {args.user!r}")
-        user["uid"], user["gid"] = int(uid), int(gid) if gid else 0
-    if args.additional_gids:
-        if not all(g.isdigit() for g in args.additional_gids):
-            raise UsageError("exec: --additional-gids takes numbers")
-        user["additionalGids"] = [int(g) for g in args.additional_gids]
-    raw["user"] = user
-    if args.cap:
-        caps = {name: list(values) for name, values in (raw.get("capabilities") or {}).items()}
-        for cap in args.cap:
-            for name in ("bounding", "effective", "permitted") + (("ambient",) if "inheritable" in caps else ()):
-                caps.setdefault(name, []).append(cap)
-        raw["capabilities"] = caps
-    if args.no_new_privs:
-        raw["noNewPrivileges"] = True
-    if args.apparmor:
-        raw["apparmorProfile"] = args.apparmor
-    if args.process_label:
-        raw["selinuxLabel"] = args.process_label
-    return raw
+        uid, gid = int(uid_text), int(gid_text) if gid_text else 0
+    if not all(g.isdigit() for g in args.additional_gids):
+        raise UsageError("exec: --additional-gids takes numbers")
+    return ExecFlags(args.args, tty=args.tty, cwd=args.cwd, env=args.env, uid=uid, gid=gid,
+                     additional_gids=[int(g) for g in args.additional_gids], caps=args.cap,
+                     no_new_privs=args.no_new_privs, apparmor=args.apparmor, process_label=args.process_label)
 
 
 def cmd_checkpoint(args, _container_cls):

@@ -7,7 +7,7 @@ a ConfigError naming it, so nothing is ever silently ignored.
 """
 import os
 
-from ocirun import jsonio
+from ocirun import OCI_VERSION, jsonio
 from ocirun.errors import ConfigError
 
 # namespace type in config.json -> name of the /proc/<pid>/ns file
@@ -221,6 +221,34 @@ class Resources(Frozen):
                   unified=dict(raw.get("unified") or {}))
 
 
+class SeccompArg(Frozen):
+    __slots__ = ("index", "value", "value_two", "op")
+
+    def __init__(self, raw):
+        self._set(index=raw["index"], value=raw["value"], value_two=raw.get("valueTwo", 0), op=raw["op"])
+
+
+class SeccompRule(Frozen):
+    __slots__ = ("names", "action", "errno_ret", "args")
+
+    def __init__(self, raw):
+        self._set(names=tuple(raw["names"]), action=raw["action"], errno_ret=raw.get("errnoRet"),
+                  args=tuple(SeccompArg(a) for a in raw.get("args") or ()))
+
+
+class Seccomp(Frozen):
+    """linux.seccomp; `key` is its JSON, which names a compiled program in the cache."""
+    __slots__ = ("default_action", "default_errno_ret", "architectures", "flags", "listener_path",
+                 "listener_metadata", "syscalls", "key")
+
+    def __init__(self, raw):
+        self._set(default_action=raw["defaultAction"], default_errno_ret=raw.get("defaultErrnoRet"),
+                  architectures=tuple(raw.get("architectures", ())), flags=tuple(raw.get("flags", ())),
+                  listener_path=raw.get("listenerPath") or None,
+                  listener_metadata=raw.get("listenerMetadata", ""),
+                  syscalls=tuple(SeccompRule(r) for r in raw.get("syscalls", ())), key=jsonio.dumps(raw))
+
+
 class Hook(Frozen):
     __slots__ = ("path", "args", "env", "timeout")
 
@@ -311,7 +339,7 @@ class Config(Frozen):
             personality=_optional(Personality, linux.get("personality")),
             memory_policy=_optional(MemoryPolicy, linux.get("memoryPolicy")),
             intel_rdt=dict(linux.get("intelRdt") or {}),
-            seccomp=linux.get("seccomp"),  # as in config.json: linux/seccomp.py compiles it
+            seccomp=_optional(Seccomp, linux.get("seccomp")),
             device_rules=tuple(DeviceRule(d) for d in linux.get("resources", {}).get("devices", ())),
             resources=_optional(Resources, linux.get("resources")),
             mount_label=linux.get("mountLabel") or None,
@@ -414,6 +442,108 @@ def exec_process(raw):
     return process
 
 
+class ExecFlags(Frozen):
+    """runc exec's flags, as typed values (cli.py parses them)."""
+    __slots__ = ("args", "tty", "cwd", "env", "uid", "gid", "additional_gids", "caps", "no_new_privs",
+                 "apparmor", "process_label")
+
+    def __init__(self, args, tty=False, cwd=None, env=(), uid=None, gid=None, additional_gids=(), caps=(),
+                 no_new_privs=False, apparmor=None, process_label=None):
+        self._set(args=tuple(args), tty=tty, cwd=cwd, env=tuple(env), uid=uid, gid=gid,
+                  additional_gids=tuple(additional_gids), caps=tuple(caps), no_new_privs=no_new_privs,
+                  apparmor=apparmor, process_label=process_label)
+
+
+def exec_process_from_flags(saved_text, flags):
+    """The container's process, from the config.json create saved, with runc
+    exec's flags (an ExecFlags) applied: what `runc exec ID ARGS` runs."""
+    raw = dict(jsonio.loads(saved_text)["process"])
+    raw["args"] = list(flags.args)
+    raw["terminal"] = flags.tty
+    raw.pop("consoleSize", None)
+    if flags.cwd:
+        raw["cwd"] = flags.cwd
+    if flags.env:
+        # later entries win, as for runc: drop the template's of the same name
+        names = {entry.split("=", 1)[0] for entry in flags.env}
+        raw["env"] = [e for e in raw.get("env", []) if e.split("=", 1)[0] not in names] + list(flags.env)
+    user = dict(raw.get("user", {}))
+    if flags.uid is not None:
+        user["uid"], user["gid"] = flags.uid, flags.gid or 0
+    if flags.additional_gids:
+        user["additionalGids"] = list(flags.additional_gids)
+    raw["user"] = user
+    if flags.caps:
+        caps = {name: list(values) for name, values in (raw.get("capabilities") or {}).items()}
+        for cap in flags.caps:
+            for name in ("bounding", "effective", "permitted") + (("ambient",) if "inheritable" in caps else ()):
+                caps.setdefault(name, []).append(cap)
+        raw["capabilities"] = caps
+    if flags.no_new_privs:
+        raw["noNewPrivileges"] = True
+    if flags.apparmor:
+        raw["apparmorProfile"] = flags.apparmor
+    if flags.process_label:
+        raw["selinuxLabel"] = flags.process_label
+    return exec_process(raw)
+
+
+# runc update's values -> where they go in linux.resources
+UPDATE_FIELDS = {
+    "memory": ("memory", "limit"), "memory_swap": ("memory", "swap"),
+    "memory_reservation": ("memory", "reservation"), "kernel_memory": ("memory", "kernel"),
+    "kernel_memory_tcp": ("memory", "kernelTCP"), "cpu_shares": ("cpu", "shares"),
+    "cpu_quota": ("cpu", "quota"), "cpu_period": ("cpu", "period"),
+    "cpu_rt_period": ("cpu", "realtimePeriod"), "cpu_rt_runtime": ("cpu", "realtimeRuntime"),
+    "cpuset_cpus": ("cpu", "cpus"), "cpuset_mems": ("cpu", "mems"),
+    "pids_limit": ("pids", "limit"), "blkio_weight": ("blockIO", "weight"),
+}
+
+
+class ResourceUpdate(Frozen):
+    """What `update` changes: linux.resources typed, and its device rules."""
+    __slots__ = ("resources", "device_rules")
+
+    def __init__(self, resources, device_rules):
+        self._set(resources=resources, device_rules=device_rules)
+
+
+def resource_update(text=None, values=None):
+    """update's resources: a linux.resources object (`text`, JSON, from -r)
+    with runc update's values (UPDATE_FIELDS' names) applied over it,
+    checked as config.json's would be.  None when nothing is asked."""
+    raw = {}
+    if text is not None:
+        try:
+            raw = jsonio.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"update: --resources: not valid JSON: {e}") from None
+    for name, value in (values or {}).items():
+        if value is not None:
+            section, key = UPDATE_FIELDS[name]
+            raw.setdefault(section, {})[key] = value
+    if not raw:
+        return None
+    check_resources(raw, "update: resources")
+    from ocirun import OCI_VERSION
+    from ocirun.schema import validate_config
+    try:  # the schema's rules for linux.resources, in a document of nothing else
+        validate_config({"ociVersion": OCI_VERSION, "linux": {"resources": raw}})
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("config.json: linux.resources", "update: resources", 1)) from None
+    return ResourceUpdate(Resources(raw), tuple(DeviceRule(rule) for rule in raw.get("devices") or ()))
+
+
+def with_bind_mount(config, source, destination, options, env=()):
+    """The config with one more bind mount, and `env` entries ("NAME=value")
+    set for its process (NOTIFY_SOCKET's directory: notify_socket.py)."""
+    mount = Mount({"destination": destination, "type": "bind", "source": source, "options": list(options)})
+    names = {entry.split("=", 1)[0] for entry in env}
+    kept = tuple(e for e in config.process.env if e.split("=", 1)[0] not in names)
+    process = config.process.replacing(env=kept + tuple(env))
+    return config.replacing(mounts=config.mounts + (mount,), process=process)
+
+
 def check_supported(raw):
     """Refuse, by name, every field set in `raw` that ocirun does not implement yet."""
     check_resources(raw.get("linux", {}).get("resources", {}), "config.json: linux.resources")
@@ -503,3 +633,193 @@ def check_proc_mount(mount, where):
         raise ConfigError(f"{where}: {mount.destination!r} cannot be mounted because it is not of type proc")
     if destination.startswith("/proc/"):
         raise ConfigError(f"{where}: {mount.destination!r}: nothing but procfs is mounted under /proc")
+
+
+# --- the default config.json (`ocirun spec`, specgen.py) -----------------------------------
+
+# runc's short default list: enough to bind low ports and signal processes,
+# nothing that reaches outside the container.
+DEFAULT_CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+MASKED_PATHS = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+]
+
+READONLY_PATHS = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+]
+
+
+def default_config(args=None, rootless=False):
+    """Return a new config dict; `args` replaces the default ["sh"]."""
+    config = {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            # False, unlike runc: a terminal needs --console-socket (ocirun
+            # does not relay a tty itself), and a default that fails on a
+            # plain `ocirun run` is worse than no tty.
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(args) if args is not None else ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm",
+            ],
+            "cwd": "/",
+            # No "ambient", unlike runc: the kernel raises an ambient
+            # capability only if it is also inheritable, which runc's default
+            # does not ask for, so runc's ambient list only yields a warning.
+            "capabilities": {
+                kind: list(DEFAULT_CAPABILITIES)
+                for kind in ("bounding", "effective", "permitted")
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "ocirun",
+        # No /sys/fs/cgroup mount, unlike runc: ocirun does not set up a
+        # cgroup namespace or mount cgroupfs yet.
+        "mounts": _default_mounts(),
+        # No "resources" (runc denies all devices there): ocirun's cgroup
+        # managers are not written yet, and a spec should not ask for limits
+        # the runtime would silently ignore.
+        "linux": {
+            "namespaces": [
+                {"type": "pid"},
+                {"type": "network"},
+                {"type": "ipc"},
+                {"type": "uts"},
+                {"type": "mount"},
+            ],
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+    if rootless:
+        _make_rootless(config)
+    return config
+
+
+def _default_mounts():
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        },
+    ]
+
+
+def _make_rootless(config):
+    """Apply the changes `runc spec --rootless` makes, for an unprivileged user."""
+    linux = config["linux"]
+    # An unprivileged user may not create a network namespace without a user
+    # namespace it owns, and gets no veth anyway: share the host's network.
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    for mount in config["mounts"]:
+        if mount["destination"] == "/dev/pts":
+            # gid 5 (tty) is not mapped inside a single-id user namespace.
+            mount["options"] = [opt for opt in mount["options"] if opt != "gid=5"]
+        elif mount["destination"] == "/sys":
+            # A fresh sysfs needs a network namespace the user owns; bind the
+            # host's instead.
+            mount.update(type="none", source="/sys",
+                         options=["rbind", "nosuid", "noexec", "nodev", "ro"])
+
+
+# --- podman's seccomp profile format, made linux.seccomp (bundles.py, benchmarks) -------
+
+# podman's and Docker's profiles (containers-common: /usr/share/containers/seccomp.json)
+# name architectures the Go way in includes/excludes
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+_NATIVE_SCMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64", "ppc64le": "SCMP_ARCH_PPC64LE",
+                     "s390x": "SCMP_ARCH_S390X", "riscv64": "SCMP_ARCH_RISCV64"}
+
+
+def oci_seccomp_from_containers_profile(profile, capabilities, machine=None, kernel=None):
+    """The linux.seccomp podman writes into config.json from its own profile
+    format: this machine's architectures from archMap, and each rule kept or
+    dropped by its includes/excludes (caps held by the container, arches,
+    minKernel), as containers/common does."""
+    machine = machine or os.uname().machine
+    kernel = kernel or tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
+    native = _NATIVE_SCMP_ARCH.get(machine)
+    architectures = []
+    for entry in profile.get("archMap") or ():
+        if entry["architecture"] == native:
+            architectures = [entry["architecture"], *entry.get("subArchitectures", ())]
+    held = set(capabilities)
+    syscalls = []
+    for rule in profile.get("syscalls") or ():
+        includes, excludes = rule.get("includes") or {}, rule.get("excludes") or {}
+        if not held.issuperset(includes.get("caps") or ()) or held.intersection(excludes.get("caps") or ()):
+            continue
+        arch = _GO_ARCH.get(machine, machine)
+        if includes.get("arches") and arch not in includes["arches"]:
+            continue
+        if arch in (excludes.get("arches") or ()):
+            continue
+        min_kernel = includes.get("minKernel")
+        if min_kernel and kernel < tuple(int(p) for p in min_kernel.split(".")[:2]):
+            continue
+        oci = {"names": rule["names"], "action": rule["action"]}
+        if rule.get("args"):
+            oci["args"] = rule["args"]
+        if rule.get("errnoRet") is not None:
+            oci["errnoRet"] = rule["errnoRet"]
+        syscalls.append(oci)
+    seccomp = {"defaultAction": profile["defaultAction"], "architectures": architectures, "syscalls": syscalls}
+    if profile.get("defaultErrnoRet") is not None:
+        seccomp["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    return seccomp
+
+
+def with_containers_seccomp_profile(raw_config, profile):
+    """A config.json object with linux.seccomp made from a profile in podman's
+    format, for the capabilities its process holds."""
+    bounding = raw_config["process"].get("capabilities", {}).get("bounding", ())
+    raw_config["linux"]["seccomp"] = oci_seccomp_from_containers_profile(profile, bounding)
+    return raw_config

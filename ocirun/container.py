@@ -164,10 +164,10 @@ class Container:
 
     # --- exec ---------------------------------------------------------------
 
-    def process_template(self):
-        """The container's process as in its config.json (a dict): what
-        `runc exec ID ARGS` starts from."""
-        return self._saved_config_json()["process"]
+    def exec_process(self, flags):
+        """The process `runc exec ID ARGS` starts: the container's own, as
+        create saw it, with the flags (a config.ExecFlags) applied."""
+        return config_module.exec_process_from_flags(self._saved_config_text(), flags)
 
     def exec(self, process, detach=False, pid_file=None, preserve_fds=0, console_socket=None,
              ignore_paused=False):
@@ -178,10 +178,9 @@ class Container:
         from ocirun.process import execute
         from ocirun.process.plan import Options, prepare_exec
         status = self.status()
-        if status == STOPPED:
-            raise WrongState(f"cannot exec in container {self.id}: it is stopped")
         if status == PAUSED and not ignore_paused:
             raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
+        check_allowed("exec", self.id, status)
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
         options = Options(preserve_fds=preserve_fds, console_socket=console_socket,
                           seccomp_cache=self.store.seccomp_cache_directory())
@@ -200,10 +199,6 @@ class Container:
                 return f.read()
         except FileNotFoundError:
             raise OcirunError(f"container {self.id}: no copy of its config.json in its state") from None
-
-    def _saved_config_json(self):
-        from ocirun import jsonio
-        return jsonio.loads(self._saved_config_text())
 
     # --- queries ------------------------------------------------------------
 
@@ -290,27 +285,18 @@ class Container:
             self.record.status = PAUSED if frozen else RUNNING
             self.record.save()
 
-    def update(self, resources):
-        """Change linux.resources of a live container (runc's update); `resources`
-        is a linux.resources object as in config.json."""
+    def update(self, update):
+        """Change linux.resources of a live container (runc's update); `update`
+        is a config.ResourceUpdate (config.resource_update makes one)."""
         from ocirun import log
-        config_module.check_resources(resources, "update: resources")
-        from ocirun.schema import validate_config
-        try:  # the schema's rules for linux.resources, in a document of nothing else
-            validate_config({"ociVersion": OCI_VERSION, "linux": {"resources": resources}})
-        except OcirunError as e:
-            raise OcirunError(str(e).replace("config.json: linux.resources", "update: resources", 1)) from None
         with self._locked():
-            status = self.status()
-            if status == STOPPED:
-                raise WrongState(f"cannot update container {self.id}: it is stopped")
+            check_allowed("update", self.id, self.status())
             cgroup = self._cgroup()
-            typed = config_module.Resources(resources)
             if cgroup.unit:
-                cgroup.set_properties(typed)
-            if resources.get("devices"):
-                cgroup.apply_device_rules(config_module.DeviceRule(rule) for rule in resources["devices"])
-            cgroup.apply_resources(typed, log.current.warning_to_stderr_when_unlogged, updating=True,
+                cgroup.set_properties(update.resources)
+            if update.device_rules:
+                cgroup.apply_device_rules(update.device_rules)
+            cgroup.apply_resources(update.resources, log.current.warning_to_stderr_when_unlogged, updating=True,
                                    where="update: resources")
 
     def stats(self):

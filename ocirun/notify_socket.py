@@ -23,12 +23,10 @@ def requested():
 
 def add_to_config(config, state_directory):
     """The config with the notify directory mounted and NOTIFY_SOCKET set for its process."""
-    from ocirun.config import Mount
-    mount = Mount({"destination": IN_CONTAINER, "type": "bind", "source": os.path.join(state_directory, DIRECTORY),
-                   "options": ["bind", "nosuid", "noexec", "nodev", "ro"]})
-    env = tuple(e for e in config.process.env if not e.startswith("NOTIFY_SOCKET="))
-    process = config.process.replacing(env=env + (f"NOTIFY_SOCKET={IN_CONTAINER}/{SOCKET}",))
-    return config.replacing(mounts=config.mounts + (mount,), process=process)
+    from ocirun.config import with_bind_mount
+    return with_bind_mount(config, os.path.join(state_directory, DIRECTORY), IN_CONTAINER,
+                           ("bind", "nosuid", "noexec", "nodev", "ro"),
+                           env=(f"NOTIFY_SOCKET={IN_CONTAINER}/{SOCKET}",))
 
 
 def make_directory(state_directory):

@@ -27,6 +27,8 @@ _ALLOWED = {
     "pause": (RUNNING,),
     "resume": (PAUSED,),
     "stats": (CREATED, RUNNING, PAUSED),
+    "exec": (CREATED, RUNNING, PAUSED),  # paused only with --ignore-paused (container.exec)
+    "update": (CREATED, RUNNING, PAUSED),
 }
 
 
@@ -37,6 +39,8 @@ def check_allowed(operation, container_id, status):
             raise WrongState(f"cannot kill container {container_id}: container not running")
         if operation == "delete":
             raise WrongState(f"cannot delete container {container_id} that is not stopped: {status}")
+        if operation in ("exec", "update"):
+            raise WrongState(f"cannot {operation} container {container_id}: it is {status}")
         raise WrongState(f"cannot {operation} container {container_id}: it is {status}, not "
                          + " or ".join(_ALLOWED[operation]))
 

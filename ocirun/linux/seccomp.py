@@ -53,7 +53,7 @@ class CompiledFilter:
 
 
 def compile_profile(profile, cache_dir=None):
-    """The config's linux.seccomp (a dict, as in config.json) -> CompiledFilter.
+    """The config's linux.seccomp (a config.Seccomp) -> CompiledFilter.
 
     With cache_dir, a program compiled before for the same profile is reused:
     engines pass the same large profile to every container, and compiling
@@ -61,13 +61,13 @@ def compile_profile(profile, cache_dir=None):
     """
     where = "linux.seccomp"
     flags = 0
-    for flag in profile.get("flags", ()):
+    for flag in profile.flags:
         if flag not in FLAGS:
             raise ConfigError(f"config.json: {where}.flags: unknown flag {flag!r}")
         flags |= FLAGS[flag]
-    actions = [profile["defaultAction"]] + [rule["action"] for rule in profile.get("syscalls", ())]
+    actions = [profile.default_action] + [rule.action for rule in profile.syscalls]
     notify = "SCMP_ACT_NOTIFY" in actions
-    if notify and not profile.get("listenerPath"):
+    if notify and not profile.listener_path:
         raise ConfigError(f"config.json: {where}.listenerPath: SCMP_ACT_NOTIFY needs a listener")
     cache = _Cache(cache_dir, profile) if cache_dir else None
     program = cache.load() if cache else None
@@ -75,24 +75,23 @@ def compile_profile(profile, cache_dir=None):
         program = _compile(profile, where)
         if cache:
             cache.store(program)
-    return CompiledFilter(program, flags, notify, profile.get("listenerPath"),
-                          profile.get("listenerMetadata", ""))
+    return CompiledFilter(program, flags, notify, profile.listener_path, profile.listener_metadata)
 
 
 def _compile(profile, where):
     from ocirun._libseccomp import ffi, lib
-    default_action = action_value(profile["defaultAction"], profile.get("defaultErrnoRet"), where)
+    default_action = action_value(profile.default_action, profile.default_errno_ret, where)
     ctx = lib.seccomp_init(default_action)
     if ctx == ffi.NULL:
-        raise ConfigError(f"config.json: {where}.defaultAction: libseccomp refused {profile['defaultAction']}")
+        raise ConfigError(f"config.json: {where}.defaultAction: libseccomp refused {profile.default_action}")
     try:
-        for arch in profile.get("architectures", ()):
+        for arch in profile.architectures:
             token = lib.seccomp_arch_resolve_name(_libseccomp_arch_name(arch, where).encode())
             if token == 0:
                 raise ConfigError(f"config.json: {where}.architectures: {arch} is unknown to libseccomp")
             if lib.seccomp_arch_exist(ctx, token) != 0:  # the native one is already there
                 _check(lib.seccomp_arch_add(ctx, token), f"{where}.architectures: add {arch}")
-        for index, rule in enumerate(profile.get("syscalls", ())):
+        for index, rule in enumerate(profile.syscalls):
             _add_rule(lib, ffi, ctx, rule, f"{where}.syscalls[{index}]", default_action)
         return _export(lib, ctx)
     finally:
@@ -106,9 +105,9 @@ class _Cache:
 
     def __init__(self, directory, profile):
         from _sha256 import sha256
-        from ocirun import __version__, jsonio
+        from ocirun import __version__
         self.directory = directory
-        key = f"{__version__} {os.uname().machine} {jsonio.dumps(profile)}".encode()
+        key = f"{__version__} {os.uname().machine} {profile.key}".encode()
         self.path = os.path.join(directory, sha256(key).hexdigest())
 
     def load(self):
@@ -158,17 +157,16 @@ def action_value(action, errno_ret, where):
 
 
 def _add_rule(lib, ffi, ctx, rule, where, default_action):
-    names = rule["names"]
+    names = rule.names
     label = f"{where} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
-    action = action_value(rule["action"], rule.get("errnoRet"), label)
-    args = rule.get("args") or ()
+    action = action_value(rule.action, rule.errno_ret, label)
     comparisons = []
-    for arg in args:
-        if arg["op"] not in OPERATORS:
-            raise ConfigError(f"config.json: {label}: unknown operator {arg['op']!r}")
-        if not 0 <= arg["index"] <= 5:
-            raise ConfigError(f"config.json: {label}: argument index {arg['index']} is not 0..5")
-        comparisons.append((arg["index"], getattr(lib, arg["op"]), arg["value"], arg.get("valueTwo", 0)))
+    for arg in rule.args:
+        if arg.op not in OPERATORS:
+            raise ConfigError(f"config.json: {label}: unknown operator {arg.op!r}")
+        if not 0 <= arg.index <= 5:
+            raise ConfigError(f"config.json: {label}: argument index {arg.index} is not 0..5")
+        comparisons.append((arg.index, getattr(lib, arg.op), arg.value, arg.value_two))
     if action == default_action:
         return  # what the default does anyway; libseccomp would refuse the rule
     indexes = [c[0] for c in comparisons]

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from helpers import build_probe, create_fails_cleanly, sh
-from ocirun.bundles import oci_seccomp_from_containers_profile
+from ocirun.config import oci_seccomp_from_containers_profile
 
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"  # Debian: golang-github-containers-common
 

@@ -5,7 +5,7 @@ import pytest
 
 from ocirun import config
 from ocirun.errors import ConfigError
-from ocirun.specgen import default_config
+from ocirun.config import default_config
 
 
 @pytest.fixture

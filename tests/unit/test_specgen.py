@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from ocirun import OCI_VERSION, specgen
+from ocirun.config import default_config
 from ocirun.errors import OcirunError
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[2] / "spec"
@@ -37,19 +38,19 @@ def namespace_types(config):
 
 
 def test_default_config_validates_against_the_official_schema(config_validator):
-    config_validator.validate(specgen.default_config())
+    config_validator.validate(default_config())
 
 
 def test_validator_resolves_refs_into_other_schema_files(config_validator):
     # The namespace type enum lives in defs-linux.json; rejecting a bad one
     # proves the cross-file refs are followed, not silently skipped.
-    config = specgen.default_config()
+    config = default_config()
     config["linux"]["namespaces"].append({"type": "bogus"})
     assert not config_validator.is_valid(config)
 
 
 def test_default_config_keeps_runc_defaults():
-    config = specgen.default_config()
+    config = default_config()
     process = config["process"]
     assert config["ociVersion"] == OCI_VERSION == "1.3.0"
     assert config["hostname"] == "ocirun"
@@ -66,7 +67,7 @@ def test_default_config_keeps_runc_defaults():
 
 
 def test_default_config_differs_from_runc_where_ocirun_lacks_support():
-    config = specgen.default_config()
+    config = default_config()
     assert config["process"]["terminal"] is False
     assert "/sys/fs/cgroup" not in mount_destinations(config)
     assert "resources" not in config["linux"]
@@ -74,7 +75,7 @@ def test_default_config_differs_from_runc_where_ocirun_lacks_support():
 
 def test_args_override(config_validator):
     args = ["/bin/echo", "hello"]
-    config = specgen.default_config(args)
+    config = default_config(args)
     assert config["process"]["args"] == ["/bin/echo", "hello"]
     args.append("changed")
     assert config["process"]["args"] == ["/bin/echo", "hello"]
@@ -82,16 +83,16 @@ def test_args_override(config_validator):
 
 
 def test_each_call_returns_an_independent_config():
-    first = specgen.default_config()
+    first = default_config()
     first["process"]["capabilities"]["bounding"].append("CAP_SYS_ADMIN")
     first["mounts"][0]["options"] = ["ro"]
-    second = specgen.default_config()
+    second = default_config()
     assert "CAP_SYS_ADMIN" not in second["process"]["capabilities"]["bounding"]
     assert "options" not in second["mounts"][0]
 
 
 def test_rootless_config(config_validator):
-    config = specgen.default_config(rootless=True)
+    config = default_config(rootless=True)
     config_validator.validate(config)
     linux = config["linux"]
     assert namespace_types(config) == ["pid", "ipc", "uts", "mount", "user"]
@@ -106,20 +107,20 @@ def test_rootless_config(config_validator):
 
 
 def test_rootless_does_not_change_the_default_config():
-    specgen.default_config(rootless=True)
-    assert "user" not in namespace_types(specgen.default_config())
+    default_config(rootless=True)
+    assert "user" not in namespace_types(default_config())
 
 
 def test_write_spec_writes_the_default_config(tmp_path):
     path = specgen.write_spec(tmp_path)
     assert pathlib.Path(path) == tmp_path / "config.json"
-    assert json.loads((tmp_path / "config.json").read_text()) == specgen.default_config()
+    assert json.loads((tmp_path / "config.json").read_text()) == default_config()
 
 
 def test_write_spec_rootless(tmp_path):
     specgen.write_spec(tmp_path, rootless=True)
     written = json.loads((tmp_path / "config.json").read_text())
-    assert written == specgen.default_config(rootless=True)
+    assert written == default_config(rootless=True)
 
 
 def test_write_spec_refuses_an_existing_config(tmp_path):
