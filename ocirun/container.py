@@ -17,7 +17,7 @@ import _signal
 from _signal import SIGKILL, SIGTERM
 
 from ocirun import OCI_VERSION, config as config_module
-from ocirun.cgroups import Manager
+from ocirun import cgroups
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
 from ocirun.state import (CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
@@ -63,7 +63,7 @@ class Container:
             config = notify_socket.add_to_config(config, store.directory(container_id))
         # every check, before any fork and before anything is made
         plan = prepare_create(container_id, config, options.replacing(seccomp_cache=store.seccomp_cache_directory()))
-        cgroup = _cgroup_manager(config.cgroups_path, container_id, systemd_cgroup)
+        cgroup = cgroups.for_container(config.cgroups_path, container_id, systemd_cgroup)
         directory = store.create_directory(container_id)  # the id is ours now
         lock = store.lock(container_id)
         try:
@@ -334,20 +334,8 @@ class Container:
     # --- helpers --------------------------------------------------------------
 
     def _cgroup(self):
-        from ocirun.cgroups import mounted_hierarchies
-        paths = self.record.cgroup_paths or []
-        mounts = mounted_hierarchies()
-        if self.record.cgroup_unit:
-            from ocirun.cgroups.systemd import SystemdManager
-            unit, slice_name = self.record.cgroup_unit
-            return SystemdManager(unit, slice_name, mounts, owned=True)
-        # the container's path is the same under every hierarchy
-        for mount in mounts.values():
-            for path in paths:
-                if path.startswith(mount.rstrip("/") + "/"):
-                    return Manager(path[len(mount.rstrip("/")):], mounts,
-                                   created_from=self.record.cgroup_created_from)
-        return Manager("/nonexistent-cgroup", {})
+        """The cgroup driver create chose, on the path and hierarchies it recorded."""
+        return cgroups.from_state(self.record.cgroup_fields())
 
     def _signal_init(self, signum):
         """Signal the init through a pidfd, after checking it is still our process."""
@@ -392,13 +380,6 @@ def _start_must_watch_exec(config):
                 or (config.seccomp is not None and process.no_new_privileges))
 
 
-def _cgroup_manager(cgroups_path, container_id, systemd_cgroup):
-    if systemd_cgroup:
-        from ocirun.cgroups.systemd import SystemdManager
-        return SystemdManager.for_container(cgroups_path, container_id)
-    return Manager.for_container(cgroups_path, container_id)
-
-
 def _creating_record(store, directory, container_id, config, cgroup):
     """The container's state while create runs, saved before anything is made
     and again as create makes what it could not name beforehand (launcher.py):
@@ -407,8 +388,7 @@ def _creating_record(store, directory, container_id, config, cgroup):
     record = ContainerState(
         directory, id=container_id, status=CREATING, bundle=config.bundle, rootfs=config.root_path,
         created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
-        annotations=config.annotations, oci_version=config.oci_version, cgroup_paths=cgroup.directories(),
-        cgroup_unit=cgroup.unit and [cgroup.unit, cgroup.slice])
+        annotations=config.annotations, oci_version=config.oci_version, **cgroup.state_fields())
     try:
         cgroup.check_free()  # only then is it ours, to kill in and remove
         if os.environ.get("NOTIFY_SOCKET"):

@@ -90,12 +90,15 @@ def _remove_tree(directory):
 class ContainerState:
     """The record of one container; `save` writes it, `status` derives the live status."""
 
+    # the cgroup's, as cgroups.Manager.state_fields gives them: the driver
+    # create chose, its path, the hierarchies it is in (name -> mount point),
+    # with --systemd-cgroup [unit, slice], and the parents create made
+    CGROUP_FIELDS = ("cgroup_driver", "cgroup_path", "cgroup_mounts", "cgroup_unit", "cgroup_created_from")
     FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
-              "owner", "annotations", "cgroup_paths", "oci_version",
+              "owner", "annotations", "oci_version",
               "hooks",  # the startContainer, poststart and poststop hooks, as in config.json
               "host_mounts",  # without a mount namespace: its mounts on the host, to undo
-              "cgroup_created_from",  # the parent cgroups create made, for delete to remove
-              "cgroup_unit")  # with --systemd-cgroup: [unit, slice]
+              ) + CGROUP_FIELDS
 
     def __init__(self, directory, **fields):
         self.directory = directory
@@ -123,6 +126,9 @@ class ContainerState:
         except FileNotFoundError:
             raise ContainerNotFound(f"container {container_id} does not exist") from None
         return cls(directory, **fields)
+
+    def cgroup_fields(self):
+        return {name: getattr(self, name) for name in self.CGROUP_FIELDS}
 
     def init_alive(self):
         return bool(self.pid) and process_start_time(self.pid) == self.pid_start_time

@@ -113,10 +113,18 @@ def container_cgroup_path(cgroups_path, container_id):
 
 
 class Manager:
-    """One container's cgroup, `path`, in each hierarchy of `mounts` (name -> mount point)."""
+    """One container's cgroup: `path` in each hierarchy of `mounts` (name ->
+    mount point).  The protocol every driver implements (CgroupfsV1,
+    CgroupfsV2, and systemd's on either, systemd.py): check_free, create,
+    join, apply_resources, apply_device_rules, freeze, thaw, stats,
+    oom_watch, pids, signal_all, destroy.  `driver` and `path`, with the
+    mounts, are what the container's state records (state_fields), so that
+    later verbs rebuild the same manager (from_state) without looking again."""
 
-    places_stage_a = False  # the systemd driver's: see systemd.SystemdManager
-    unit = None  # the systemd driver's unit name
+    driver = "cgroupfs"
+    unified_only = False  # a cgroup v2 host
+    places_stage_a = False  # the systemd driver's: see systemd.SystemdDriver
+    unit = slice = None  # the systemd driver's unit and slice
 
     def __init__(self, path, mounts, owned=True, created_from=None):
         self.path = path
@@ -127,36 +135,15 @@ class Manager:
         # the shallowest parent of path that create() made, which destroy()
         # removes again when nothing else lives there (None: only the leaf)
         self.created_from = created_from
-        self._hybrid = None
 
-    @classmethod
-    def for_container(cls, cgroups_path, container_id):
-        return cls(container_cgroup_path(cgroups_path, container_id), mounted_hierarchies(), owned=False)
+    def state_fields(self):
+        """What the container's state records of its cgroup (from_state reads it)."""
+        return {"cgroup_driver": self.driver, "cgroup_path": self.path, "cgroup_mounts": dict(self.mounts),
+                "cgroup_unit": [self.unit, self.slice] if self.unit else None,
+                "cgroup_created_from": self.created_from}
 
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
-
-    def directory(self, controller):
-        """The container's directory for a controller: in the unified hierarchy
-        on a cgroup v2 host, else in the v1 hierarchy that carries it (None
-        when none does)."""
-        if self.unified_only:
-            mount = self.mounts["unified"]
-        else:
-            mount = next((m for name, m in self.mounts.items()
-                          if name != "unified" and controller in name.split(",")), None)
-            if mount is None and controller in self.hybrid_controllers():
-                mount = self.mounts["unified"]
-        return os.path.join(mount, self.path.lstrip("/")) if mount else None
-
-    def hybrid_controllers(self):
-        """On a v1 host, the controllers bound to its unified hierarchy (a
-        hybrid layout: hugetlb on this machine), which take v2's files."""
-        if self.unified_only or "unified" not in self.mounts:
-            return set()
-        if self._hybrid is None:
-            self._hybrid = set(_read(os.path.join(self.mounts["unified"], "cgroup.controllers")).split())
-        return self._hybrid
 
     def check_free(self):
         """A cgroup that already holds processes belongs to something else, and
@@ -170,8 +157,6 @@ class Manager:
         parts = self.path.strip("/").split("/")
         shallowest = self.make_directories()
         self.owned = True
-        if self.unified_only:
-            self.enable_all_controllers()
         if shallowest < len(parts) - 1 and "/" + "/".join(parts[:shallowest + 1]) != DEFAULT_PARENT:
             self.created_from = "/" + "/".join(parts[:shallowest + 1])
 
@@ -195,113 +180,44 @@ class Manager:
                     _inherit_cpuset(directory)
         return shallowest
 
-    def apply_device_rules(self, configured):
-        """linux.resources.devices: the v1 devices controller's files, or on
-        cgroup v2 an eBPF program attached to the cgroup."""
-        from ocirun.cgroups import devices
-        rules = devices.rules_for(devices.DeviceRule(r.allow, r.type, r.major, r.minor, r.access)
-                                  for r in configured)
-        if self.unified_only:
-            self._attach_device_program(rules)
-            return
-        directory = self.directory("devices")
-        if directory is None:
-            raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices controller")
-        devices.apply(directory, rules)
-
-    def _attach_device_program(self, rules):
-        from ocirun import _sys
-        from ocirun.cgroups import devices_bpf
-        directory = self.directory("devices")
-        program = _sys.bpf_prog_load_cgroup_device(devices_bpf.program(rules))
-        try:
-            target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                # an update replaces the rules: the new program goes in before
-                # the old ones come out, so no device is ever unguarded
-                previous = _sys.bpf_prog_query(target, _sys.BPF_CGROUP_DEVICE,
-                                               what=f"list the device programs of {directory}")
-                _sys.bpf_prog_attach(target, program, _sys.BPF_CGROUP_DEVICE, _sys.BPF_F_ALLOW_MULTI,
-                                     what=f"attach the device program to {directory}")
-                for program_id in previous:
-                    old = _sys.bpf_prog_get_fd_by_id(program_id)
-                    try:
-                        _sys.bpf_prog_detach(target, old, _sys.BPF_CGROUP_DEVICE,
-                                             what=f"detach the previous device program of {directory}")
-                    finally:
-                        os.close(old)
-            finally:
-                os.close(target)
-        finally:
-            os.close(program)  # the cgroup keeps it
-
-    @property
-    def unified_only(self):
-        """A cgroup v2 host: no v1 controller hierarchy (a hybrid host counts as v1, as for runc)."""
-        return not any(name != "unified" and not name.startswith("name=") for name in self.mounts)
-
     def apply_resources(self, resources, warn, updating=False, where="config.json: linux.resources"):
         """linux.resources (but devices) on this host's controllers; warn(text)
         for what the spec lets a runtime skip.  updating: the cgroup has limits
         already, which decide the order of some v1 writes."""
-        from ocirun.cgroups import v1, v2
         try:
-            if self.unified_only:
-                planned = v2.writes(resources)
-            else:
-                planned = v1.writes(resources, self._current_memory_limit() if updating else None)
-                hybrid = self.hybrid_controllers()
-                if resources.hugepage_limits and "hugetlb" in hybrid:
-                    planned = [w for w in planned if w[0] != "hugetlb"] + \
-                        v1.hugetlb_writes(resources.hugepage_limits, "max")
+            planned = self.planned_writes(resources, updating)
         except ConfigError as e:
             raise OcirunError(str(e).replace("linux.resources", where, 1)) from None
         if updating and resources.memory and resources.memory.check_before_update:
             self._check_memory_usage(resources.memory.limit, where)
-        on_unified = {controller for controller, *_ in planned
-                      if self.unified_only or controller in self.hybrid_controllers()}
-        if on_unified:
-            self._enable_controllers(on_unified, unified_keys=bool(resources.unified))
+        self.prepare_writes(planned, bool(resources.unified))
         for controller, names, value, field in planned:
-            field_name = f"{where}.{field}"
-            if names is None:
-                warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
-                continue
-            directory = self.directory(controller)
-            if directory is None:
-                raise OcirunError(f"{field_name}: this host has no v1 {controller} controller")
-            candidates = [os.path.join(directory, name) for name in names.split("|")]
-            path = next((c for c in candidates if os.path.exists(c)), None)
-            try:
-                if path is None:
-                    raise FileNotFoundError(2, f"the kernel has no {names.replace('|', ' or ')}")
-                with open(path, "w") as f:
-                    f.write(str(value))
-            except OSError as e:
-                message = f"{field_name}: write {value} to {names.split('|')[0]}: {e.strerror}"
-                if field in v1.BEST_EFFORT:
-                    warn(f"{message}; ignored, as the kernel no longer limits kernel memory")
-                    continue
-                raise OcirunError(message) from None
-            if field in v1.BEST_EFFORT and value != -1 and _read(path) != str(value):
-                # 6.x kernels take a kmem limit and keep it unlimited
-                warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
+            self._write_one(controller, names, value, f"{where}.{field}", field, warn)
 
-    def stats(self):
-        """runc's stats (cpu, memory, pids, blkio) from the v1 or v2 files."""
-        from ocirun.cgroups import stats
-        if self.unified_only:
-            return stats.collect_v2(self.directory("cpu"))
-        return stats.collect(self.directory)
-
-    def oom_watch(self):
-        """A watch (oom.py) whose fd turns readable when the kernel's OOM killer
-        acts in the container's memory cgroup, or None without a memory controller."""
-        from ocirun.cgroups import oom
-        directory = self.directory("memory")
+    def _write_one(self, controller, names, value, field_name, field, warn):
+        from ocirun.cgroups import v1
+        if names is None:
+            warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
+            return
+        directory = self.directory(controller)
         if directory is None:
-            return None
-        return oom.MemoryEventsWatch(directory) if self.unified_only else oom.EventfdWatch(directory)
+            raise OcirunError(f"{field_name}: this host has no v1 {controller} controller")
+        candidates = [os.path.join(directory, name) for name in names.split("|")]
+        path = next((c for c in candidates if os.path.exists(c)), None)
+        try:
+            if path is None:
+                raise FileNotFoundError(2, f"the kernel has no {names.replace('|', ' or ')}")
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            message = f"{field_name}: write {value} to {names.split('|')[0]}: {e.strerror}"
+            if field in v1.BEST_EFFORT:
+                warn(f"{message}; ignored, as the kernel no longer limits kernel memory")
+                return
+            raise OcirunError(message) from None
+        if field in v1.BEST_EFFORT and value != -1 and _read(path) != str(value):
+            # 6.x kernels take a kmem limit and keep it unlimited
+            warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
 
     def _enable_controllers(self, controllers, unified_keys=False):
         """cgroup v2: a controller's files appear in a cgroup only once every
@@ -327,19 +243,6 @@ class Manager:
                 except OSError as e:
                     raise OcirunError(f"cgroup {directory}: enable {', '.join(sorted(wanted))}: {e.strerror}") from None
 
-    def enable_all_controllers(self):
-        """cgroup v2, at create: every controller the parent has, as runc does,
-        so that stats and memory.events exist without limits being set; best
-        effort, one by one (a parent with processes of its own refuses)."""
-        for directory in self._unified_ancestors():
-            available = _read(os.path.join(directory, "cgroup.controllers")).split()
-            control = os.path.join(directory, "cgroup.subtree_control")
-            for controller in set(available) - set(_read(control).split()):
-                try:
-                    _write(control, f"+{controller}")
-                except OSError:
-                    pass
-
     def _unified_ancestors(self):
         """The unified hierarchy's root, then each parent of the container's cgroup there."""
         directory = self.mounts["unified"]
@@ -352,55 +255,18 @@ class Manager:
         """memory.checkBeforeUpdate: refuse a limit below what the container uses now."""
         if new_limit is None or new_limit < 0:
             return
-        directory = self.directory("memory")
-        name = "memory.current" if self.unified_only else "memory.usage_in_bytes"
-        usage = int(_read(os.path.join(directory, name)))
+        usage = int(_read(os.path.join(self.directory("memory"), self.MEMORY_USAGE)))
         if new_limit < usage:
             raise OcirunError(f"{where}.memory.limit: {new_limit} is below the container's current "
                               f"memory usage {usage} (checkBeforeUpdate)")
 
-    def _current_memory_limit(self):
-        directory = self.directory("memory")
-        if directory is None:
-            return None
-        try:
-            return int(_read(os.path.join(directory, "memory.limit_in_bytes")))
-        except (OSError, ValueError):
-            return None
-
-    def freeze(self, timeout=5.0):
-        """v1 freezer: FROZEN once every task is stopped (FREEZING meanwhile);
-        v2: cgroup.freeze, done when cgroup.events says frozen 1."""
-        if self.unified_only:
-            directory = self.directory("freezer")
-            _write(os.path.join(directory, "cgroup.freeze"), "1")
-            deadline = time.monotonic() + timeout
-            while "frozen 1" not in _read(os.path.join(directory, "cgroup.events")):
-                if time.monotonic() > deadline:
-                    _write(os.path.join(directory, "cgroup.freeze"), "0")
-                    raise OcirunError(f"cgroup {self.path}: not frozen within {timeout:g}s")
-                time.sleep(0.001)
-            return
-        state = self._freezer_state_file()
-        _write(state, "FROZEN")
+    def _wait_frozen(self, done, undo, timeout):
         deadline = time.monotonic() + timeout
-        while _read(state) != "FROZEN":
+        while not done():
             if time.monotonic() > deadline:
-                _write(state, "THAWED")
+                undo()
                 raise OcirunError(f"cgroup {self.path}: not frozen within {timeout:g}s")
             time.sleep(0.001)
-
-    def thaw(self):
-        if self.unified_only:
-            _write(os.path.join(self.directory("freezer"), "cgroup.freeze"), "0")
-            return
-        _write(self._freezer_state_file(), "THAWED")
-
-    def _freezer_state_file(self):
-        directory = self.directory("freezer")
-        if directory is None:
-            raise OcirunError("this host has no v1 freezer controller")
-        return os.path.join(directory, "freezer.state")
 
     def join(self, pid):
         for directory in self.directories():
@@ -464,6 +330,45 @@ class Manager:
                     os.rmdir(os.path.join(mount, parent.lstrip("/")))
                 except OSError:
                     break  # busy (another cgroup is in it) or gone: leave the rest
+
+
+def is_unified_only(mounts):
+    """A cgroup v2 host: no v1 controller hierarchy (a hybrid host counts as v1, as for runc)."""
+    return not any(name != "unified" and not name.startswith("name=") for name in mounts)
+
+
+def for_container(cgroups_path, container_id, systemd=False):
+    """The driver for a new container, on this host's hierarchies: the factory
+    create uses (not owned until create() makes it)."""
+    mounts = mounted_hierarchies()
+    if systemd:
+        from ocirun.cgroups.systemd import driver_for, unit_and_slice
+        unit, slice_name = unit_and_slice(cgroups_path, container_id)
+        return driver_for(unit, slice_name, mounts)
+    return _cgroupfs_class(mounts)(container_cgroup_path(cgroups_path, container_id), mounts, owned=False)
+
+
+def from_state(fields):
+    """The driver a container's state recorded (Manager.state_fields), owned:
+    the same path and hierarchies create used, without reading them again."""
+    mounts = fields.get("cgroup_mounts")
+    if not mounts:
+        return _cgroupfs_class({})("/nonexistent-cgroup", {}, owned=False)
+    if fields.get("cgroup_driver") == "systemd":
+        from ocirun.cgroups.systemd import driver_for
+        unit, slice_name = fields["cgroup_unit"]
+        manager = driver_for(unit, slice_name, mounts)
+        manager.owned = True
+        return manager
+    return _cgroupfs_class(mounts)(fields["cgroup_path"], mounts, created_from=fields.get("cgroup_created_from"))
+
+
+def _cgroupfs_class(mounts):
+    if is_unified_only(mounts):
+        from ocirun.cgroups.v2 import CgroupfsV2
+        return CgroupfsV2
+    from ocirun.cgroups.v1 import CgroupfsV1
+    return CgroupfsV1
 
 
 def _inherit_cpuset(directory):

@@ -38,6 +38,11 @@ def rules_for(configured):
     return list(configured) + [DeviceRule(True, *rule) for rule in _ALWAYS_ALLOWED]
 
 
+def rules_from_config(configured):
+    """rules_for the config's DeviceRules (config.py's typed linux.resources.devices)."""
+    return rules_for(DeviceRule(r.allow, r.type, r.major, r.minor, r.access) for r in configured)
+
+
 def apply(directory, rules):
     """Write each rule to <directory>/devices.allow or devices.deny, in order."""
     for rule in rules:

@@ -14,7 +14,6 @@ Device rules are not sent: ocirun applies them itself, on the delegated cgroup.
 """
 import os
 
-from ocirun.cgroups import Manager
 from ocirun.errors import ConfigError, OcirunError
 
 DEFAULT_SLICE = "system.slice"
@@ -106,22 +105,14 @@ def resource_properties(resources, unified):
     return props
 
 
-class SystemdManager(Manager):
-    """A container's cgroup as the transient unit `unit`; the files are the
-    plain driver's (Manager), under the path systemd gives the unit."""
+class SystemdDriver:
+    """The systemd driver: a container's cgroup is the transient unit `unit`,
+    which systemd makes with the first process in it; the files are then
+    those of the cgroupfs driver it is mixed with (driver_for), under the
+    path systemd gives the unit."""
 
+    driver = "systemd"
     places_stage_a = True  # the launcher has start_unit put stage A in it
-
-    def __init__(self, unit, slice_name, mounts, owned=False):
-        super().__init__(expand_slice(slice_name).rstrip("/") + "/" + unit, mounts, owned=owned)
-        self.unit = unit
-        self.slice = slice_name
-
-    @classmethod
-    def for_container(cls, cgroups_path, container_id):
-        from ocirun.cgroups import mounted_hierarchies
-        unit, slice_name = unit_and_slice(cgroups_path, container_id)
-        return cls(unit, slice_name, mounted_hierarchies())
 
     def create(self):
         """Nothing to make yet: systemd makes the cgroup in start_unit, which needs a pid."""
@@ -169,6 +160,21 @@ class SystemdManager(Manager):
                 pass  # not loaded (any more): nothing to stop
             bus.call("ResetFailedUnit", "s", (self.unit,), ignore_errors=True)
         super().destroy(timeout)
+
+
+def driver_for(unit, slice_name, mounts, owned=False):
+    """The systemd driver over this host's cgroupfs driver (v1 or v2)."""
+    from ocirun.cgroups import _cgroupfs_class
+    base = _cgroupfs_class(mounts)
+    cls = _SYSTEMD_CLASSES.get(base)
+    if cls is None:
+        cls = _SYSTEMD_CLASSES[base] = type(f"Systemd{base.__name__}", (SystemdDriver, base), {})
+    manager = cls(expand_slice(slice_name).rstrip("/") + "/" + unit, mounts, owned=owned)
+    manager.unit, manager.slice = unit, slice_name
+    return manager
+
+
+_SYSTEMD_CLASSES = {}
 
 
 def _variants(props):

@@ -1,11 +1,15 @@
 """linux.resources on cgroup v1: which file of which controller each field is
 written to, and in what order (devices: devices.py).
 
-`writes` is pure, so the order can be tested without root; Manager.apply_resources
-puts each value in the container's directory of the hierarchy that has the
-controller, and an absent controller or file is an error naming the field.
+`writes` is pure, so the order can be tested without root; CgroupfsV1, the
+cgroupfs driver on such a host, puts each value in the container's directory
+of the hierarchy that has the controller, and an absent controller or file
+is an error naming the field.
 """
-from ocirun.errors import ConfigError
+import os
+
+from ocirun.cgroups import Manager, _read, _write
+from ocirun.errors import ConfigError, OcirunError
 
 # blockIO's throttle members: (Resources attribute, v1 file suffix, v2 io.max key, field)
 THROTTLES = (("throttle_read_bps", "read_bps_device", "rbps", "throttleReadBpsDevice"),
@@ -130,3 +134,87 @@ def _block_io_writes(block_io):
             out.append(("blkio", f"blkio.throttle.{name}", f"{device.major}:{device.minor} {device.rate}",
                         f"blockIO.{field}"))
     return out
+
+
+class CgroupfsV1(Manager):
+    """The cgroupfs driver on a cgroup v1 host, hybrid ones included: a
+    controller's files are in the v1 hierarchy that carries it, or, for a
+    controller bound to the unified hierarchy (hugetlb on a hybrid host),
+    v2's files there."""
+
+    MEMORY_USAGE = "memory.usage_in_bytes"
+
+    def __init__(self, path, mounts, owned=True, created_from=None):
+        super().__init__(path, mounts, owned, created_from)
+        self._hybrid = None
+
+    def directory(self, controller):
+        """The container's directory for a controller (None when no hierarchy carries it)."""
+        mount = next((m for name, m in self.mounts.items()
+                      if name != "unified" and controller in name.split(",")), None)
+        if mount is None and controller in self.hybrid_controllers():
+            mount = self.mounts["unified"]
+        return os.path.join(mount, self.path.lstrip("/")) if mount else None
+
+    def hybrid_controllers(self):
+        """The controllers bound to this host's unified hierarchy, which take v2's files."""
+        if "unified" not in self.mounts:
+            return set()
+        if self._hybrid is None:
+            self._hybrid = set(_read(os.path.join(self.mounts["unified"], "cgroup.controllers")).split())
+        return self._hybrid
+
+    def planned_writes(self, resources, updating):
+        planned = writes(resources, self._current_memory_limit() if updating else None)
+        if resources.hugepage_limits and "hugetlb" in self.hybrid_controllers():
+            planned = [w for w in planned if w[0] != "hugetlb"] + hugetlb_writes(resources.hugepage_limits, "max")
+        return planned
+
+    def prepare_writes(self, planned, unified_keys):
+        on_unified = {controller for controller, *_ in planned if controller in self.hybrid_controllers()}
+        if on_unified:
+            self._enable_controllers(on_unified, unified_keys)
+
+    def apply_device_rules(self, configured):
+        """linux.resources.devices: the devices controller's files."""
+        from ocirun.cgroups import devices
+        directory = self.directory("devices")
+        if directory is None:
+            raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices controller")
+        devices.apply(directory, devices.rules_from_config(configured))
+
+    def freeze(self, timeout=5.0):
+        """FROZEN once every task is stopped (FREEZING meanwhile)."""
+        state = self._freezer_state_file()
+        _write(state, "FROZEN")
+        self._wait_frozen(lambda: _read(state) == "FROZEN", lambda: _write(state, "THAWED"), timeout)
+
+    def thaw(self):
+        _write(self._freezer_state_file(), "THAWED")
+
+    def _freezer_state_file(self):
+        directory = self.directory("freezer")
+        if directory is None:
+            raise OcirunError("this host has no v1 freezer controller")
+        return os.path.join(directory, "freezer.state")
+
+    def stats(self):
+        """runc's stats (cpu, memory, pids, blkio) from the v1 files."""
+        from ocirun.cgroups import stats
+        return stats.collect(self.directory)
+
+    def oom_watch(self):
+        """A watch (oom.py) whose fd turns readable when the kernel's OOM killer
+        acts in the container's memory cgroup, or None without a memory controller."""
+        from ocirun.cgroups import oom
+        directory = self.directory("memory")
+        return oom.EventfdWatch(directory) if directory else None
+
+    def _current_memory_limit(self):
+        directory = self.directory("memory")
+        if directory is None:
+            return None
+        try:
+            return int(_read(os.path.join(directory, "memory.limit_in_bytes")))
+        except (OSError, ValueError):
+            return None

@@ -1,9 +1,13 @@
 """linux.resources on the unified (v2) hierarchy: the files and the value
-conversions runc and crun use.  `writes` is pure, like v1.writes.
+conversions runc and crun use.  `writes` is pure, like v1.writes;
+CgroupfsV2 is the cgroupfs driver on such a host.
 
 Fields v2 has no file for are errors naming them (realtime cpu, swappiness,
 disableOOMKiller, leafWeight); kernel memory limits, gone from the kernel,
 are warnings (v1.BEST_EFFORT)."""
+import os
+
+from ocirun.cgroups import Manager, _read, _write
 from ocirun.cgroups.v1 import THROTTLES, hugetlb_writes, rdma_writes
 from ocirun.errors import ConfigError
 
@@ -102,3 +106,85 @@ def unified_writes(unified):
         controller = name.split(".", 1)[0]
         out.append((None if controller == "cgroup" else controller, name, value, f"unified.{name}"))
     return out
+
+
+class CgroupfsV2(Manager):
+    """The cgroupfs driver on a cgroup v2 host: every controller's files are in
+    the container's directory of the unified hierarchy."""
+
+    unified_only = True
+    MEMORY_USAGE = "memory.current"
+
+    def directory(self, controller):
+        return os.path.join(self.mounts["unified"], self.path.lstrip("/"))
+
+    def create(self):
+        super().create()
+        self.enable_all_controllers()
+
+    def enable_all_controllers(self):
+        """Every controller the parent has, as runc does, so that stats and
+        memory.events exist without limits being set; best effort, one by one
+        (a parent with processes of its own refuses)."""
+        for directory in self._unified_ancestors():
+            available = _read(os.path.join(directory, "cgroup.controllers")).split()
+            control = os.path.join(directory, "cgroup.subtree_control")
+            for controller in set(available) - set(_read(control).split()):
+                try:
+                    _write(control, f"+{controller}")
+                except OSError:
+                    pass
+
+    def planned_writes(self, resources, updating):
+        return writes(resources)
+
+    def prepare_writes(self, planned, unified_keys):
+        controllers = {controller for controller, *_ in planned}
+        if controllers:
+            self._enable_controllers(controllers, unified_keys)
+
+    def apply_device_rules(self, configured):
+        """linux.resources.devices: an eBPF program attached to the cgroup; an
+        update's new program goes in before the old ones come out, so no
+        device is ever unguarded."""
+        from ocirun import _sys
+        from ocirun.cgroups import devices, devices_bpf
+        directory = self.directory("devices")
+        program = _sys.bpf_prog_load_cgroup_device(devices_bpf.program(devices.rules_from_config(configured)))
+        try:
+            target = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                previous = _sys.bpf_prog_query(target, _sys.BPF_CGROUP_DEVICE,
+                                               what=f"list the device programs of {directory}")
+                _sys.bpf_prog_attach(target, program, _sys.BPF_CGROUP_DEVICE, _sys.BPF_F_ALLOW_MULTI,
+                                     what=f"attach the device program to {directory}")
+                for program_id in previous:
+                    old = _sys.bpf_prog_get_fd_by_id(program_id)
+                    try:
+                        _sys.bpf_prog_detach(target, old, _sys.BPF_CGROUP_DEVICE,
+                                             what=f"detach the previous device program of {directory}")
+                    finally:
+                        os.close(old)
+            finally:
+                os.close(target)
+        finally:
+            os.close(program)  # the cgroup keeps it
+
+    def freeze(self, timeout=5.0):
+        """cgroup.freeze; done when cgroup.events says frozen 1."""
+        directory = self.directory("freezer")
+        _write(os.path.join(directory, "cgroup.freeze"), "1")
+        self._wait_frozen(lambda: "frozen 1" in _read(os.path.join(directory, "cgroup.events")), self.thaw,
+                          timeout)
+
+    def thaw(self):
+        _write(os.path.join(self.directory("freezer"), "cgroup.freeze"), "0")
+
+    def stats(self):
+        from ocirun.cgroups import stats
+        return stats.collect_v2(self.directory("cpu"))
+
+    def oom_watch(self):
+        """A watch (oom.py) on memory.events: readable when the OOM killer acts."""
+        from ocirun.cgroups import oom
+        return oom.MemoryEventsWatch(self.directory("memory"))

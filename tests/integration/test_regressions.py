@@ -62,7 +62,7 @@ def test_an_init_ready_before_stage_a_reports_its_pid_is_still_joined(bundle):
     # cgroup (`run -d` then said "it is stopped", and delete -f left the init).
     # Here a stage A stand-in sends them in that order, on purpose.
     from ocirun import config
-    from ocirun.cgroups import Manager
+    from ocirun import cgroups
     from ocirun.process.channel import Channel
     from ocirun.process.launcher import Inherited, Result, await_child
     from ocirun.process.plan import Options, prepare_create
@@ -70,7 +70,7 @@ def test_an_init_ready_before_stage_a_reports_its_pid_is_still_joined(bundle):
     bundle.save()
     cid = f"race-{os.getpid()}"
     plan = prepare_create(cid, config.load(bundle.path), Options())
-    cgroup = Manager.for_container(None, cid)
+    cgroup = cgroups.for_container(None, cid)
     parent_end, child_end = Channel.pair()
     stage_a = os.fork()
     if stage_a == 0:
