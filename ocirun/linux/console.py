@@ -22,7 +22,7 @@ import termios
 import _socket
 
 from ocirun import _sys
-from ocirun.linux import inroot
+from ocirun.linux import inroot, kernel
 
 
 def open_pty(console_size, uid, gid):
@@ -58,8 +58,7 @@ def make_console_target(root_fd):
         dev = inroot.make_in_root(root_fd, "/dev")
         try:
             try:
-                os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                 0o600, dir_fd=dev))
+                kernel.current.make_file("console", 0o600, dev)
             except FileExistsError:
                 pass
             target = os.open("console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
@@ -77,10 +76,10 @@ def make_console_target(root_fd):
 
 def bind_console(slave, target):
     """The pty's slave bound at /dev/console (config.md: process.terminal)."""
-    tree = _sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH, dfd=slave,
-                          what="bind the console at /dev/console")
+    tree = kernel.current.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH,
+                                    dfd=slave, what="bind the console at /dev/console")
     try:
-        _sys.move_mount(tree, target, "bind the console at /dev/console")
+        kernel.current.move_mount(tree, target, "bind the console at /dev/console")
     finally:
         os.close(tree)
 

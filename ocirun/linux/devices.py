@@ -4,7 +4,7 @@ import os
 import stat
 
 from ocirun import _sys
-from ocirun.linux import inroot
+from ocirun.linux import inroot, kernel
 
 # runtime-spec config-linux.md "Default Devices": name -> (major, minor)
 DEFAULT_DEVICES = {
@@ -55,27 +55,30 @@ def make_node(root_fd, path, dev_type, major, minor, mode, uid, gid, in_user_nam
             _bind_host_node(parent, name, path)
             return
         try:
-            os.mknod(name, _FILE_TYPES[dev_type] | (mode & 0o7777), os.makedev(major, minor), dir_fd=parent)
+            kernel.current.mknod(name, _FILE_TYPES[dev_type] | (mode & 0o7777), os.makedev(major, minor), parent)
         except FileExistsError:
             return  # the image ships this node already, as runc allows
         except OSError as e:
             raise _sys.SyscallError(e.errno, e.strerror, f"mknod {path}") from None
-        os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+        kernel.current.chown(name, uid, gid, parent)
     finally:
         os.close(parent)
 
 
 def _bind_host_node(parent, name, path):
     """mknod is not allowed in a user namespace: bind the host's node onto an empty file."""
-    node = _sys.open_tree(path, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC, what=f"bind device {path}")
+    node = kernel.current.open_tree(path, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC, what=f"bind device {path}")
     try:
         try:
-            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o000, dir_fd=parent))
+            try:
+                kernel.current.make_file(name, 0o000, parent)
+            except FileExistsError:
+                pass
             target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
         except OSError as e:
             raise _sys.SyscallError(e.errno, e.strerror, f"bind device {path}") from None
         try:
-            _sys.move_mount(node, target, f"bind device {path}")
+            kernel.current.move_mount(node, target, f"bind device {path}")
         finally:
             os.close(target)
     finally:
@@ -90,14 +93,14 @@ def create_dev_symlinks(root_fd):
             links["core"] = "/proc/kcore"
         for name, target in links.items():
             try:
-                os.symlink(target, name, dir_fd=dev)
+                kernel.current.symlink(target, name, dev)
             except FileExistsError:
                 pass
         # /dev/ptmx must be the container's own devpts instance (config-linux.md).
         try:
-            os.unlink("ptmx", dir_fd=dev)
+            kernel.current.unlink("ptmx", dev)
         except FileNotFoundError:
             pass
-        os.symlink("pts/ptmx", "ptmx", dir_fd=dev)
+        kernel.current.symlink("pts/ptmx", "ptmx", dev)
     finally:
         os.close(dev)

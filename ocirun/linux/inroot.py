@@ -19,6 +19,7 @@ import stat
 from collections import deque
 
 from ocirun import _sys
+from ocirun.linux import kernel
 
 _MAX_SYMLINKS = 40
 _RESOLVE = _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS
@@ -108,10 +109,9 @@ def _walk(root_fd, path, create):
 def _make(dir_fd, name, kind):
     try:
         if kind == "file":
-            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o644, dir_fd=dir_fd))
+            kernel.current.make_file(name, 0o644, dir_fd)
         else:
-            os.mkdir(name, 0o755, dir_fd=dir_fd)
+            kernel.current.mkdir(name, 0o755, dir_fd)
     except FileExistsError:
         pass  # made meanwhile: the walk opens whatever is there now
 

@@ -6,7 +6,7 @@ import errno
 import os
 
 from ocirun import _sys
-from ocirun.linux import inroot
+from ocirun.linux import inroot, kernel
 
 # statvfs f_flag bits that the kernel locks in a user namespace and that a
 # remount must therefore repeat (they equal the MS_ values)
@@ -29,25 +29,26 @@ def new_filesystem(fs_type, source, flags, data, what):
     """A new filesystem, as a detached mount (fsopen, fsconfig, fsmount): it
     can be filled and set up before anything in the container can see it.
     `data` is mount(2)'s option string."""
-    fs = _sys.fsopen(fs_type, what)
+    k = kernel.current
+    fs = k.fsopen(fs_type, what)
     try:
         if source:
-            _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, "source", source, what=what)
+            k.fsconfig(fs, _sys.FSCONFIG_SET_STRING, "source", source, what=what)
         for option in data.split(",") if data else ():
             key, has_value, value = option.partition("=")
             if has_value:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_STRING, key, value, what=f"{what}: option {option}")
+                k.fsconfig(fs, _sys.FSCONFIG_SET_STRING, key, value, what=f"{what}: option {option}")
             else:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, key, what=f"{what}: option {option}")
+                k.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, key, what=f"{what}: option {option}")
         for flag, name in _SUPERBLOCK_FLAGS:
             if flags & flag:
-                _sys.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, name, what=f"{what}: option {name}")
-        _sys.fsconfig(fs, _sys.FSCONFIG_CMD_CREATE, what=what)
+                k.fsconfig(fs, _sys.FSCONFIG_SET_FLAG, name, what=f"{what}: option {name}")
+        k.fsconfig(fs, _sys.FSCONFIG_CMD_CREATE, what=what)
         attributes = 0
         for flag, attribute in _MOUNT_ATTR_OF_FLAG:
             if flags & flag:
                 attributes |= attribute
-        return _sys.fsmount(fs, attributes, what)
+        return k.fsmount(fs, attributes, what)
     finally:
         os.close(fs)
 
@@ -56,7 +57,7 @@ def attach(tree, target, what):
     """move_mount the detached `tree` onto `target`; returns tree, which now
     refers to the attached mount (it is closed if the move fails)."""
     try:
-        _sys.move_mount(tree, target, what)
+        kernel.current.move_mount(tree, target, what)
     except BaseException:
         os.close(tree)
         raise
@@ -66,9 +67,9 @@ def attach(tree, target, what):
 def remount_bind(mount_fd, flags, cleared=0, what=None):
     """Remount the bind mount open at mount_fd (attached) with `flags`,
     keeping the flags the kernel locks."""
-    locked = os.statvfs(mount_fd).f_flag & LOCKED_FLAGS & ~cleared
-    _sys.mount(None, inroot.fd_path(mount_fd), None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked, None,
-               (what or "remount") + " (remount)")
+    locked = kernel.current.statvfs_flags(mount_fd) & LOCKED_FLAGS & ~cleared
+    kernel.current.mount(None, inroot.fd_path(mount_fd), None, _sys.MS_BIND | _sys.MS_REMOUNT | flags | locked,
+                         None, (what or "remount") + " (remount)")
 
 
 def open_bind_source(mount, options, bundle):
@@ -77,7 +78,7 @@ def open_bind_source(mount, options, bundle):
     source = os.path.join(bundle, source) if source and not source.startswith("/") else source
     recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
     try:
-        return _sys.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | recursive,
+        return kernel.current.open_tree(source, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | recursive,
                               what=f"mount source {source}")
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.EACCES, errno.ENOTDIR, errno.ELOOP):
@@ -97,9 +98,9 @@ def open_source_in_parent(mount, options, bundle, root_propagation):
     if "shared" not in propagation:
         recursive = _sys.AT_RECURSIVE if options.flags & _sys.MS_REC else 0
         try:
-            _sys.mount_setattr("", _sys.AT_EMPTY_PATH | recursive, dfd=tree,
-                               propagation=_sys.MS_SLAVE if "slave" in propagation else _sys.MS_PRIVATE,
-                               what=f"set propagation of {mount.destination}")
+            kernel.current.mount_setattr("", _sys.AT_EMPTY_PATH | recursive, dfd=tree,
+                                         propagation=_sys.MS_SLAVE if "slave" in propagation else _sys.MS_PRIVATE,
+                                         what=f"set propagation of {mount.destination}")
         except BaseException:
             os.close(tree)
             raise

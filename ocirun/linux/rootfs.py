@@ -6,7 +6,7 @@ import stat
 
 from ocirun import _sys
 from ocirun.config import PROC_MOUNT_ALLOWED
-from ocirun.linux import inroot
+from ocirun.linux import inroot, kernel
 from ocirun.linux.mountfd import LOCKED_FLAGS, attach, new_filesystem, open_bind_source, remount_bind
 from ocirun.linux.mountopts import BIND_REMOUNT_FLAGS, PROPAGATION
 
@@ -99,7 +99,7 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
         source_tree = open_bind_source(mount, options, bundle)
     try:
         kind = "dir"
-        if source_tree is not None and not stat.S_ISDIR(os.fstat(source_tree).st_mode):
+        if source_tree is not None and not stat.S_ISDIR(kernel.current.fstat(source_tree).st_mode):
             kind = "file"
         try:
             target = inroot.make_in_root(root_fd, mount.destination, kind)
@@ -115,12 +115,12 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
             return  # a remount: nothing else is set on it
         try:
             for propagation in options.propagation:
-                _sys.mount(None, inroot.fd_path(attached), None, propagation,
+                kernel.current.mount(None, inroot.fd_path(attached), None, propagation,
                            what=f"set propagation of {mount.destination}")
             if options.recursive_set or options.recursive_clear:
-                _sys.mount_setattr("", _sys.AT_EMPTY_PATH | _sys.AT_RECURSIVE, options.recursive_set,
-                                   options.recursive_clear, dfd=attached,
-                                   what=f"set recursive options of {mount.destination}")
+                kernel.current.mount_setattr("", _sys.AT_EMPTY_PATH | _sys.AT_RECURSIVE, options.recursive_set,
+                                             options.recursive_clear, dfd=attached,
+                                             what=f"set recursive options of {mount.destination}")
         finally:
             os.close(attached)
     finally:
@@ -132,13 +132,13 @@ def _mount_onto(target, mount, options, source_tree, cgroups, what):
     """Mount onto `target`; returns an fd of the mount now there (None for a remount)."""
     flags = options.flags
     if source_tree is not None:
-        _sys.move_mount(source_tree, target, what)
+        kernel.current.move_mount(source_tree, target, what)
         # a bind ignores every flag but MS_REC; the rest take a remount
         if flags & BIND_REMOUNT_FLAGS or options.cleared & BIND_REMOUNT_FLAGS:
             remount_bind(source_tree, flags & BIND_REMOUNT_FLAGS, options.cleared, what)
         return source_tree
     if flags & _sys.MS_REMOUNT:
-        _sys.mount(None, inroot.fd_path(target), mount.type, flags, options.data, what)
+        kernel.current.mount(None, inroot.fd_path(target), mount.type, flags, options.data, what)
         return None
     if mount.type in ("cgroup", "cgroup2"):
         from ocirun.linux import cgroupfs
@@ -149,9 +149,9 @@ def _mount_onto(target, mount, options, source_tree, cgroups, what):
     try:
         if copy_up:
             copy_up_into(target, tree, what)
-        _sys.move_mount(tree, target, what)
+        kernel.current.move_mount(tree, target, what)
         if copy_up and flags & _sys.MS_RDONLY:
-            _sys.mount(None, inroot.fd_path(tree), None, _sys.MS_REMOUNT | flags, options.data,
+            kernel.current.mount(None, inroot.fd_path(tree), None, _sys.MS_REMOUNT | flags, options.data,
                        what + " (remount)")
     except BaseException:
         os.close(tree)
@@ -164,12 +164,12 @@ def _refuse_over_procfs(target, mount, source_tree):
     destination really is, after symlinks: on procfs, and at /proc, only a
     procfs, or one of the files lxcfs emulates."""
     destination = os.path.normpath("/" + mount.destination.lstrip("/"))
-    on_procfs = _sys.fstatfs_type(target, f"mount point {mount.destination}") == _sys.PROC_SUPER_MAGIC
+    on_procfs = kernel.current.fstatfs_type(target, f"mount point {mount.destination}") == _sys.PROC_SUPER_MAGIC
     if not on_procfs and destination != "/proc":
         return
     if mount.type == "proc" and source_tree is None:
         return
-    if source_tree is not None and _sys.fstatfs_type(source_tree, "mount source") == _sys.PROC_SUPER_MAGIC:
+    if source_tree is not None and kernel.current.fstatfs_type(source_tree, "mount source") == _sys.PROC_SUPER_MAGIC:
         return
     if on_procfs and destination in PROC_MOUNT_ALLOWED:
         return
@@ -305,7 +305,7 @@ def open_dev_null(root_fd):
         fd = inroot.open_in_root(root_fd, "/dev/null")
     except OSError as e:
         raise _sys.SyscallError(e.errno, e.strerror, "mask paths: /dev/null") from None
-    st = os.fstat(fd)
+    st = kernel.current.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != (1, 3):
         os.close(fd)
         raise _sys.SyscallError(errno.EPERM, "it is not the null device (1:3)", "mask paths: /dev/null")
@@ -334,12 +334,12 @@ def mask_paths(root_fd, paths):
     dev_null = None
     try:
         for path, target in _existing_paths(root_fd, paths, "mask"):
-            if stat.S_ISDIR(os.fstat(target).st_mode):
+            if stat.S_ISDIR(kernel.current.fstat(target).st_mode):
                 cover = new_filesystem("tmpfs", "tmpfs", _sys.MS_RDONLY, None, f"mask {path}")
             else:
                 if dev_null is None:
                     dev_null = open_dev_null(root_fd)
-                cover = _sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH,
+                cover = kernel.current.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_EMPTY_PATH,
                                        dfd=dev_null, what=f"mask {path}")
             os.close(attach(cover, target, f"mask {path}"))
     finally:
@@ -349,8 +349,8 @@ def mask_paths(root_fd, paths):
 
 def make_readonly(root_fd, paths):
     for path, target in _existing_paths(root_fd, paths, "readonly path"):
-        tree = attach(_sys.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_RECURSIVE
-                                     | _sys.AT_EMPTY_PATH, dfd=target, what=f"readonly path {path}"),
+        tree = attach(kernel.current.open_tree("", _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC | _sys.AT_RECURSIVE
+                                               | _sys.AT_EMPTY_PATH, dfd=target, what=f"readonly path {path}"),
                       target, f"readonly path {path}")
         try:
             remount_bind(tree, _sys.MS_RDONLY, what=f"readonly path {path}")
