@@ -24,7 +24,7 @@ def build_exec_helper(target):
 
 class build_py_with_validator(build_py):
     """build_py that also writes ocirun/_config_validator.py, generated from spec/ by
-    ocirun/schema_codegen.py, and builds ocirun/ocirun-exec: into the build directory for a
+    cext/schema_codegen.py, and builds ocirun/ocirun-exec: into the build directory for a
     wheel, into the source tree for an editable install (as setuptools' build sub-command
     protocol asks)."""
 
@@ -34,7 +34,7 @@ class build_py_with_validator(build_py):
         target = HERE / VALIDATOR if editable else pathlib.Path(self.build_lib, VALIDATOR)
         # Loaded by path: the generator needs only the standard library, not the package.
         spec = importlib.util.spec_from_file_location(
-            "ocirun_schema_codegen", HERE / "ocirun" / "schema_codegen.py")
+            "ocirun_schema_codegen", HERE / "cext" / "schema_codegen.py")
         codegen = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(codegen)
         codegen.write(target, HERE / "spec", byte_compile=editable)

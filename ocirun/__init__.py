@@ -5,8 +5,7 @@ Use it as a library:
     from ocirun import Container
     Container.create("web", bundle="/path/to/bundle", root="/run/ocirun")
 """
-__version__ = "0.1.0"
-OCI_VERSION = "1.3.0"
+from ocirun.version import OCI_VERSION, __version__  # noqa: F401
 
 
 def __getattr__(name):

@@ -8,7 +8,7 @@ imports re and gettext: a quarter of a container start's import time.
 import os
 import sys
 
-from ocirun import OCI_VERSION, __version__
+from ocirun.version import OCI_VERSION, __version__
 from ocirun.errors import OcirunError
 
 USAGE = """usage: ocirun [global options] COMMAND [command options] ARGS

@@ -7,7 +7,8 @@ a ConfigError naming it, so nothing is ever silently ignored.
 """
 import os
 
-from ocirun import OCI_VERSION, jsonio
+from ocirun import jsonio
+from ocirun.version import OCI_VERSION
 from ocirun.errors import ConfigError
 
 # namespace type in config.json -> name of the /proc/<pid>/ns file
@@ -429,7 +430,6 @@ def exec_process(raw):
     """A process JSON for exec (runc exec --process, or the container's own
     with runc exec's flags applied), checked as config.json's would be."""
     from ocirun.schema import validate_config
-    from ocirun import OCI_VERSION
     try:
         validate_config({"ociVersion": OCI_VERSION, "process": raw})
     except ConfigError as e:
@@ -525,7 +525,6 @@ def resource_update(text=None, values=None):
     if not raw:
         return None
     check_resources(raw, "update: resources")
-    from ocirun import OCI_VERSION
     from ocirun.schema import validate_config
     try:  # the schema's rules for linux.resources, in a document of nothing else
         validate_config({"ociVersion": OCI_VERSION, "linux": {"resources": raw}})

@@ -16,7 +16,8 @@ import os
 import _signal
 from _signal import SIGKILL, SIGTERM
 
-from ocirun import OCI_VERSION, config as config_module
+from ocirun import config as config_module
+from ocirun.version import OCI_VERSION
 from ocirun import cgroups
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now

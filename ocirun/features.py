@@ -2,7 +2,7 @@
 this build of ocirun supports on this host, for engines to read."""
 import os
 
-from ocirun import OCI_VERSION
+from ocirun.version import OCI_VERSION
 from ocirun.hooks import PHASES
 
 OCI_VERSION_MIN = "1.0.0"

@@ -18,7 +18,8 @@ import os
 import select
 from _signal import SIGKILL
 
-from ocirun import OCI_VERSION, jsonio
+from ocirun import jsonio
+from ocirun.version import OCI_VERSION
 from ocirun.errors import OcirunError
 
 PHASES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")

@@ -1,7 +1,7 @@
 """Validation of config.json and state.json against the runtime-spec schemas in spec/.
 
 The checks themselves are ocirun/_config_validator.py, generated from spec/ at build time by
-ocirun/schema_codegen.py, so validating costs no jsonschema import (120-200 ms). This module
+cext/schema_codegen.py, so validating costs no jsonschema import (120-200 ms). This module
 turns the first broken rule into one line:
 
     config.json: process.args: "true" is not of type array

@@ -162,10 +162,8 @@ class SystemdDriver:
         super().destroy(timeout)
 
 
-def driver_for(unit, slice_name, mounts, owned=False):
-    """The systemd driver over this host's cgroupfs driver (v1 or v2)."""
-    from ocirun.cgroups import _cgroupfs_class
-    base = _cgroupfs_class(mounts)
+def driver_for(base, unit, slice_name, mounts, owned=False):
+    """The systemd driver over `base`, this host's cgroupfs driver class (v1 or v2)."""
     cls = _SYSTEMD_CLASSES.get(base)
     if cls is None:
         cls = _SYSTEMD_CLASSES[base] = type(f"Systemd{base.__name__}", (SystemdDriver, base), {})

@@ -8,7 +8,7 @@ is an error naming the field.
 """
 import os
 
-from ocirun.cgroups import Manager, _read, _write
+from ocirun.cgroups.base import Manager, _read, _write
 from ocirun.errors import ConfigError, OcirunError
 
 # blockIO's throttle members: (Resources attribute, v1 file suffix, v2 io.max key, field)
@@ -17,9 +17,6 @@ THROTTLES = (("throttle_read_bps", "read_bps_device", "rbps", "throttleReadBpsDe
              ("throttle_read_iops", "read_iops_device", "riops", "throttleReadIOPSDevice"),
              ("throttle_write_iops", "write_iops_device", "wiops", "throttleWriteIOPSDevice"))
 
-# Kernel memory limits are gone from recent kernels (the files stay, writes
-# fail): config-linux.md calls them NOT RECOMMENDED, so they are a warning.
-BEST_EFFORT = ("memory.kernel", "memory.kernelTCP")
 
 
 def writes(resources, current_memory_limit=None):

@@ -4,10 +4,10 @@ CgroupfsV2 is the cgroupfs driver on such a host.
 
 Fields v2 has no file for are errors naming them (realtime cpu, swappiness,
 disableOOMKiller, leafWeight); kernel memory limits, gone from the kernel,
-are warnings (v1.BEST_EFFORT)."""
+are warnings (base.BEST_EFFORT)."""
 import os
 
-from ocirun.cgroups import Manager, _read, _write
+from ocirun.cgroups.base import Manager, _read, _write
 from ocirun.cgroups.v1 import THROTTLES, hugetlb_writes, rdma_writes
 from ocirun.errors import ConfigError
 

@@ -105,7 +105,7 @@ class _Cache:
 
     def __init__(self, directory, profile):
         from _sha256 import sha256
-        from ocirun import __version__
+        from ocirun.version import __version__
         self.directory = directory
         key = f"{__version__} {os.uname().machine} {profile.key}".encode()
         self.path = os.path.join(directory, sha256(key).hexdigest())

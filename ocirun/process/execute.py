@@ -99,7 +99,7 @@ def _run_process(ctx):
         lsm.apply_on_exec(lsm.open_exec_attribute(ctx.config.process))
         init.load_seccomp_last(ctx)
     except BaseException as e:  # noqa: BLE001
-        init.report_failure(ctx.channel, step.__name__.replace("_", " ") if step else "", e)
+        init.report_failure(ctx.channel, init.step_name(step), e)
     init.exec_user_process(ctx, path)
 
 

@@ -48,49 +48,80 @@ class Context:
 
 
 def run_stage_a(plan, inherited, channel):
-    """Runs in the first child; never returns."""
-    step = "shed the runtime's state"
+    """Runs in the first child: STAGE_A_STEPS, the last of which forks the
+    init (with a copy of the same Context); never returns."""
+    ctx = Context(plan, inherited, channel)
+    step = None
     try:
-        hygiene.shed_host_state(inherited.fds_to_keep(plan.preserve_fds, channel.fileno()))
-        step = "enter cgroup"
-        if inherited.cgroup.places_stage_a:
-            # the parent has systemd put this process in the container's unit
-            _await_signal(channel, msg.CGROUP_JOINED)
-        elif plan.child_joins_cgroup:
-            inherited.cgroup.join(os.getpid())
-        step = "enter user namespace"
-        enter_user_namespace(plan.config, channel)
-        step = "enter namespaces"
-        config = plan.config
-        for ns_type in _JOIN_ORDER[1:]:
-            ns = config.namespace(ns_type)
-            if ns and ns.path:
-                namespaces.join(ns_type, ns.path)
-        namespaces.unshare([ns.type for ns in config.namespaces if not ns.path and ns.type != "user"])
-        if config.time_offsets:
-            step = "set time offsets"
-            namespaces.write_time_offsets(config.time_offsets)
-        step = "fork init"
-        fork_in_namespaces(run_init, Context(plan, inherited, channel))
+        for step in STAGE_A_STEPS:
+            step(ctx)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
-        report_failure(channel, step, e)
+        report_failure(channel, step_name(step), e)
     os._exit(0)
 
 
-def enter_user_namespace(config, channel):
+def step_name(step):
+    return step.__name__.replace("_", " ") if step else ""
+
+
+# --- stage A's steps, in order ---------------------------------------------
+
+def shed_the_runtime_state(ctx):
+    hygiene.shed_host_state(ctx.inherited.fds_to_keep(ctx.plan.preserve_fds, ctx.channel.fileno()))
+
+
+def enter_cgroup(ctx):
+    if ctx.inherited.cgroup.places_stage_a:
+        # the parent has systemd put this process in the container's unit
+        _await_signal(ctx.channel, msg.CGROUP_JOINED)
+    elif ctx.plan.child_joins_cgroup:
+        ctx.inherited.cgroup.join(os.getpid())
+
+
+def enter_user_namespace(ctx):
     """Join or make the user namespace first: it owns the others.  A new one
     has its id maps written by the parent."""
+    config = ctx.config
     user_ns = config.namespace("user")
     if user_ns and user_ns.path:
         namespaces.join("user", user_ns.path)
     elif user_ns:
         namespaces.unshare(["user"])
-        channel.signal(msg.USERNS_READY)
-        _await_signal(channel, msg.ID_MAPS_WRITTEN)
+        ctx.channel.signal(msg.USERNS_READY)
+        _await_signal(ctx.channel, msg.ID_MAPS_WRITTEN)
         if namespaces.maps_root(config.gid_mappings):
             os.setresgid(0, 0, 0)
         if namespaces.maps_root(config.uid_mappings):
             os.setresuid(0, 0, 0)
+
+
+def enter_namespaces(ctx):
+    """Join the others in _JOIN_ORDER, then make the new ones."""
+    config = ctx.config
+    for ns_type in _JOIN_ORDER[1:]:
+        ns = config.namespace(ns_type)
+        if ns and ns.path:
+            namespaces.join(ns_type, ns.path)
+    namespaces.unshare([ns.type for ns in config.namespaces if not ns.path and ns.type != "user"])
+
+
+def set_time_offsets(ctx):
+    if ctx.config.time_offsets:
+        namespaces.write_time_offsets(ctx.config.time_offsets)
+
+
+def fork_init(ctx):
+    fork_in_namespaces(run_init, ctx)
+
+
+STAGE_A_STEPS = (
+    shed_the_runtime_state,
+    enter_cgroup,
+    enter_user_namespace,
+    enter_namespaces,
+    set_time_offsets,
+    fork_init,
+)
 
 
 def _await_signal(channel, kind):
@@ -110,7 +141,8 @@ def fork_in_namespaces(child_main, ctx):
 
 
 def run_init(ctx):
-    """Runs as the container's init; never returns."""
+    """Runs as the container's init: INIT_STEPS, ready, then (after start)
+    START_STEPS and the exec; never returns."""
     step = None
     try:
         _sys.set_process_name("ocirun:init")
@@ -125,7 +157,7 @@ def run_init(ctx):
         ctx.channel.close()
     except BaseException as e:  # noqa: BLE001
         undo_host_mounts(ctx)
-        report_failure(ctx.channel, step.__name__.replace("_", " ") if step else "", e)
+        report_failure(ctx.channel, step_name(step), e)
     if not _work_after_start(ctx):
         exec_user_process(ctx, path, wait_for_start_in_helper=True)
     try:
@@ -133,9 +165,8 @@ def run_init(ctx):
     except OSError:
         os._exit(127)
     try:
-        run_start_hooks(ctx)
-        lsm.apply_on_exec(ctx.exec_attribute)  # it labels the next exec of this process
-        load_seccomp_last(ctx)
+        for step in START_STEPS:
+            step(ctx)
     except OSError as e:
         _report_start_failure(ctx, describe(e))
         os._exit(1)
@@ -166,12 +197,18 @@ def exec_user_process(ctx, path, wait_for_start_in_helper=False):
     os._exit(127)
 
 
+# --- after start, before exec (START_STEPS) ---------------------------------
+
 def run_start_hooks(ctx):
     """startContainer: after start, in the container (pivot_root done), before exec."""
     start_hooks = ctx.config.hooks.get("startContainer")
     if start_hooks:
         from ocirun import hooks  # imported before pivot_root by run_create_hooks
         hooks.run_all("startContainer", start_hooks, _state_in_container(ctx), ctx.inherited.exec_helper)
+
+
+def apply_exec_label(ctx):
+    lsm.apply_on_exec(ctx.exec_attribute)  # it labels the next exec of this process
 
 
 def _report_start_failure(ctx, message):
@@ -461,6 +498,12 @@ def enter_cwd(ctx):
     os.chdir(process.cwd)
     hygiene.check_cwd_in_root(process.cwd)
 
+
+START_STEPS = (
+    run_start_hooks,
+    apply_exec_label,
+    load_seccomp_last,
+)
 
 INIT_STEPS = (
     restore_default_signals,

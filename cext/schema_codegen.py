@@ -34,7 +34,7 @@ import sys
 from urllib.parse import unquote
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parent.parent / "spec"
-DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "_config_validator.py"
+DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent.parent / "ocirun" / "_config_validator.py"
 
 # Public function of the generated module -> the schema file it checks.
 ENTRY_POINTS = {
