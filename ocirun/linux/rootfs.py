@@ -261,16 +261,25 @@ def _copy_metadata(st, name, dir_fd):
 def pivot(root_fd, no_pivot):
     """Make the rootfs open at root_fd the root: pivot_root and detach the old
     root, or, with --no-pivot, move it over / and chroot."""
-    os.fchdir(root_fd)
     if no_pivot:
+        os.fchdir(root_fd)
         _sys.mount(".", "/", None, _sys.MS_MOVE, what="move the rootfs to /")
         os.chroot(".")
     else:
-        _sys.pivot_root(".", ".")
-        # The old root now sits under the new one; keep its unmount from
-        # propagating to the host before detaching it.
-        _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC, what="make old root rslave")
-        _sys.umount2(".", _sys.MNT_DETACH)
+        old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fchdir(root_fd)
+            _sys.pivot_root(".", ".")
+            # The old root now sits on top of the new one.  Keep its unmount
+            # from propagating to the host before detaching it: on the old
+            # root itself, reached through its fd (mount(2) on "." would take
+            # the new root's mount and make the container's rshared volumes
+            # slaves).
+            os.fchdir(old_root)
+            _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC, what="make old root rslave")
+            _sys.umount2(".", _sys.MNT_DETACH)
+        finally:
+            os.close(old_root)
     os.chdir("/")
 
 

@@ -5,6 +5,9 @@ with --log and --log-format json, start, and once the init has exited,
 delete.  Each test runs with runc 1.1.5 too, the reference."""
 import json
 import os
+import subprocess
+
+import pytest
 
 from helpers import sh, wait_until
 
@@ -88,3 +91,34 @@ def test_recursive_root_propagation(ocirun_and_runc, bundle, tmp_path):
     if rt.command[0].endswith("ocirun"):
         assert seen["rshared"].startswith("shared:"), seen
         assert seen["rprivate"] == "-", seen
+
+
+@pytest.fixture
+def shared_host_dir(tmp_path):
+    """A host directory that is a shared mount of its own, as a kubelet's
+    Bidirectional volume is."""
+    path = tmp_path / "shared"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "ocirun-shared", str(path)], check=True)
+    subprocess.run(["mount", "--make-shared", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(path)], check=False)
+
+
+def test_rshared_volume_propagates_both_ways(ocirun_and_runc, bundle, shared_host_dir):
+    """critest's 'mount with rshared should support propagation from host to
+    container and vice versa': with rootfsPropagation rshared and an rshared
+    bind, a mount made inside the container appears on the host (ocirun had
+    made the whole new root a slave while detaching the old one)."""
+    rt = ocirun_and_runc
+    bundle.linux["rootfsPropagation"] = "rshared"
+    bundle.bind("/vol", str(shared_host_dir), "rbind", "rshared")
+    for kind in ("bounding", "effective", "permitted"):
+        bundle.process["capabilities"][kind].append("CAP_SYS_ADMIN")
+    bundle.set_args(sh("mkdir -p /vol/inner && mount -t tmpfs from-container /vol/inner && touch /vol/inner/made"))
+    rt.output(bundle)
+    with open("/proc/self/mountinfo") as f:
+        assert f" {shared_host_dir}/inner " in f.read(), "the container's mount did not reach the host"
+    assert (shared_host_dir / "inner" / "made").exists()
