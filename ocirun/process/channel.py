@@ -64,10 +64,12 @@ class InitPid:
 
 
 class InitReady:
+    """Set up: what to warn of, and what only --debug shows."""
     kind = "init-ready"
 
-    def __init__(self, warnings=()):
+    def __init__(self, warnings=(), notes=()):
         self.warnings = tuple(warnings)
+        self.notes = tuple(notes)
 
 
 class Error:
@@ -126,8 +128,8 @@ class Channel:
     def send_init_pid(self, pid):
         self._send({"type": InitPid.kind, "pid": pid})
 
-    def send_ready(self, warnings):
-        self._send({"type": InitReady.kind, "warnings": list(warnings)})
+    def send_ready(self, warnings, notes=()):
+        self._send({"type": InitReady.kind, "warnings": list(warnings), "notes": list(notes)})
 
     def send_error(self, step, errno, message):
         self._send({"type": Error.kind, "step": step, "errno": errno, "message": message})
@@ -149,7 +151,14 @@ class Channel:
 
     def receive(self):
         """The next message (InitPid, Signal, ...), or None when every peer has closed its end."""
-        data, ancillary, _, _ = self.sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+        except ConnectionResetError:
+            # The peer exited with a message of ours unread (a child that
+            # failed before awaiting CGROUP_JOINED).  The kernel reports that
+            # once, ahead of the packets the peer queued for us, its Error
+            # among them: read on.
+            data, ancillary, _, _ = self.sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
         if not data:
             return None
         fields = jsonio.loads(data)
