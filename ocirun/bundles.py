@@ -4,7 +4,7 @@
 
 makes DIR/rootfs from the host's statically linked busybox (a dynamic one
 would need the host's libc inside the rootfs) and DIR/config.json from
-config.default_config(ARGS).
+config.plain_config(ARGS).
 """
 import os
 import shutil
@@ -128,7 +128,7 @@ def build_busybox_bundle(bundle_dir, args=None, busybox=None):
 
     _write_file(os.path.join(rootfs, "etc/passwd"), PASSWD)
     _write_file(os.path.join(rootfs, "etc/group"), GROUP)
-    specgen.write_spec(bundle_dir, args=args)
+    specgen.write_spec(bundle_dir, args=args, plain=True)
     return bundle_dir
 
 

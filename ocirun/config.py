@@ -254,13 +254,16 @@ class Hook(Frozen):
     __slots__ = ("path", "args", "env", "timeout")
 
     def __init__(self, raw):
-        self._set(path=raw["path"], args=tuple(raw.get("args", ())), env=tuple(raw.get("env", ())),
-                  timeout=raw.get("timeout"))
+        # env None: config.json has none (not an empty list), and the hook gets the runtime's
+        self._set(path=raw["path"], args=tuple(raw.get("args", ())),
+                  env=tuple(raw["env"]) if raw.get("env") is not None else None, timeout=raw.get("timeout"))
 
     def to_json(self):
         """The config.json form, kept in the state for start and delete."""
-        return {"path": self.path, "args": list(self.args), "env": list(self.env),
-                "timeout": self.timeout}
+        hook = {"path": self.path, "args": list(self.args), "timeout": self.timeout}
+        if self.env is not None:
+            hook["env"] = list(self.env)
+        return hook
 
 
 def hooks_from_json(raw):
@@ -663,14 +666,12 @@ READONLY_PATHS = [
 
 
 def default_config(args=None, rootless=False):
-    """Return a new config dict; `args` replaces the default ["sh"]."""
+    """A new config dict, runc 1.1's `runc spec` but for the hostname and the
+    spec version; `args` replaces the default ["sh"]."""
     config = {
         "ociVersion": OCI_VERSION,
         "process": {
-            # False, unlike runc: a terminal needs --console-socket (ocirun
-            # does not relay a tty itself), and a default that fails on a
-            # plain `ocirun run` is worse than no tty.
-            "terminal": False,
+            "terminal": True,  # `ocirun run` relays it; create and run -d take --console-socket
             "user": {"uid": 0, "gid": 0},
             "args": list(args) if args is not None else ["sh"],
             "env": [
@@ -678,25 +679,20 @@ def default_config(args=None, rootless=False):
                 "TERM=xterm",
             ],
             "cwd": "/",
-            # No "ambient", unlike runc: the kernel raises an ambient
-            # capability only if it is also inheritable, which runc's default
-            # does not ask for, so runc's ambient list only yields a warning.
+            # ambient too, as runc writes it: they are not inheritable, so the
+            # kernel raises none of them, silently (see capabilities.apply)
             "capabilities": {
                 kind: list(DEFAULT_CAPABILITIES)
-                for kind in ("bounding", "effective", "permitted")
+                for kind in ("bounding", "effective", "permitted", "ambient")
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
         "root": {"path": "rootfs", "readonly": True},
         "hostname": "ocirun",
-        # No /sys/fs/cgroup mount, unlike runc: ocirun does not set up a
-        # cgroup namespace or mount cgroupfs yet.
         "mounts": _default_mounts(),
-        # No "resources" (runc denies all devices there): ocirun's cgroup
-        # managers are not written yet, and a spec should not ask for limits
-        # the runtime would silently ignore.
         "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"},
                 {"type": "network"},
@@ -746,12 +742,32 @@ def _default_mounts():
             "source": "sysfs",
             "options": ["nosuid", "noexec", "nodev", "ro"],
         },
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+        },
     ]
+
+
+def plain_config(args=None):
+    """default_config for a bundle run without a console (bundles.py: the demo
+    and the tests): no terminal, and none of what runc's default adds for an
+    interactive shell (ambient capabilities, the cgroup mount, deny-all
+    device rules)."""
+    config = default_config(args)
+    config["process"]["terminal"] = False
+    del config["process"]["capabilities"]["ambient"]
+    config["mounts"] = [m for m in config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    del config["linux"]["resources"]
+    return config
 
 
 def _make_rootless(config):
     """Apply the changes `runc spec --rootless` makes, for an unprivileged user."""
     linux = config["linux"]
+    del linux["resources"]  # an unprivileged user sets no cgroup limits
     # An unprivileged user may not create a network namespace without a user
     # namespace it owns, and gets no veth anyway: share the host's network.
     linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]

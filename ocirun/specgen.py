@@ -2,13 +2,15 @@
 import json
 import os
 
-from ocirun.config import default_config
+from ocirun.config import default_config, plain_config
 from ocirun.errors import OcirunError
 
-def write_spec(bundle_dir, rootless=False, args=None):
-    """Write the default config.json into bundle_dir; never overwrite one."""
+def write_spec(bundle_dir, rootless=False, args=None, plain=False):
+    """Write the default config.json into bundle_dir (plain: config.plain_config's);
+    never overwrite one."""
     path = os.path.join(bundle_dir, "config.json")
-    text = json.dumps(default_config(args, rootless=rootless), indent="\t") + "\n"
+    config = plain_config(args) if plain else default_config(args, rootless=rootless)
+    text = json.dumps(config, indent="\t") + "\n"
     try:
         # O_EXCL: the existence check and the create are one step, so a
         # concurrent writer cannot be clobbered.

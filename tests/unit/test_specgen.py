@@ -2,11 +2,13 @@
 import json
 import os
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 
 from ocirun import OCI_VERSION, specgen
-from ocirun.config import default_config
+from ocirun.config import default_config, plain_config
 from ocirun.errors import OcirunError
 
 SPEC_DIR = pathlib.Path(__file__).resolve().parents[2] / "spec"
@@ -58,17 +60,34 @@ def test_default_config_keeps_runc_defaults():
     assert process["args"] == ["sh"]
     assert process["noNewPrivileges"] is True
     assert process["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
-    assert set(process["capabilities"]) == {"bounding", "effective", "permitted"}
+    assert set(process["capabilities"]) == {"bounding", "effective", "permitted", "ambient"}
     assert process["capabilities"]["bounding"] == ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    assert mount_destinations(config) == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]
+    assert mount_destinations(config) == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys",
+                                          "/sys/fs/cgroup"]
     assert namespace_types(config) == ["pid", "network", "ipc", "uts", "mount"]
     assert "/proc/kcore" in config["linux"]["maskedPaths"]
     assert "/proc/sys" in config["linux"]["readonlyPaths"]
 
 
-def test_default_config_differs_from_runc_where_ocirun_lacks_support():
-    config = default_config()
+@pytest.mark.parametrize("rootless", [False, True])
+def test_default_config_is_runcs(tmp_path, rootless):
+    """`ocirun spec` writes what runc 1.1's `runc spec` writes, but for the
+    hostname and the spec version."""
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.skip("runc, the reference, is not installed")
+    subprocess.run([runc, "spec", *(["--rootless"] if rootless else [])], cwd=tmp_path, check=True)
+    runcs = json.loads((tmp_path / "config.json").read_text())
+    ours = default_config(rootless=rootless)
+    for config in (runcs, ours):
+        del config["ociVersion"], config["hostname"]
+    assert ours == runcs
+
+
+def test_plain_config_is_for_a_bundle_without_a_console():
+    config = plain_config()
     assert config["process"]["terminal"] is False
+    assert "ambient" not in config["process"]["capabilities"]
     assert "/sys/fs/cgroup" not in mount_destinations(config)
     assert "resources" not in config["linux"]
 
