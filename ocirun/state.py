@@ -93,7 +93,8 @@ class ContainerState:
     # the cgroup's, as cgroups.Manager.state_fields gives them: the driver
     # create chose, its path, the hierarchies it is in (name -> mount point),
     # with --systemd-cgroup [unit, slice], and the parents create made
-    CGROUP_FIELDS = ("cgroup_driver", "cgroup_path", "cgroup_mounts", "cgroup_unit", "cgroup_created_from")
+    CGROUP_FIELDS = ("cgroup_driver", "cgroup_path", "cgroup_mounts", "cgroup_unit", "cgroup_created_from",
+                     "cgroup_shared")
     FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
               "owner", "annotations", "oci_version",
               "hooks",  # the startContainer, poststart and poststop hooks, as in config.json

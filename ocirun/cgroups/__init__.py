@@ -137,7 +137,8 @@ def from_state(fields):
         from ocirun.cgroups.systemd import driver_for
         unit, slice_name = fields["cgroup_unit"]
         return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts, owned=True)
-    return _cgroupfs_class(mounts)(fields["cgroup_path"], mounts, created_from=fields.get("cgroup_created_from"))
+    return _cgroupfs_class(mounts)(fields["cgroup_path"], mounts, created_from=fields.get("cgroup_created_from"),
+                                   shared=bool(fields.get("cgroup_shared")))
 
 
 def _cgroupfs_class(mounts):

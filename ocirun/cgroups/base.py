@@ -28,9 +28,12 @@ class Manager:
     places_stage_a = False  # the systemd driver's: see systemd.SystemdDriver
     unit = slice = None  # the systemd driver's unit and slice
 
-    def __init__(self, path, mounts, owned=True, created_from=None):
+    def __init__(self, path, mounts, owned=True, created_from=None, shared=False):
         self.path = path
         self.mounts = mounts
+        # create found processes of something else in it (runc 1.1 goes on,
+        # and so does ocirun): delete then leaves it, and them, alone
+        self.shared = shared
         # destroy() removes and kills only a cgroup this container made (or,
         # loaded from its state, is known to own)
         self.owned = owned
@@ -42,17 +45,18 @@ class Manager:
         """What the container's state records of its cgroup (from_state reads it)."""
         return {"cgroup_driver": self.driver, "cgroup_path": self.path, "cgroup_mounts": dict(self.mounts),
                 "cgroup_unit": [self.unit, self.slice] if self.unit else None,
-                "cgroup_created_from": self.created_from}
+                "cgroup_created_from": self.created_from, "cgroup_shared": self.shared or None}
 
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
 
-    def check_free(self):
-        """A cgroup that already holds processes belongs to something else, and
-        joining it would let delete kill them."""
+    def check_free(self, warn):
+        """A cgroup that already holds processes belongs to something else too:
+        as runc 1.1 does, say so and go on, but never kill in it or remove it."""
         busy = self.pids()
         if busy:
-            raise OcirunError(f"cgroup {self.path} is not empty: {len(busy)} processes are in it")
+            self.shared = True
+            warn(f"cgroup {self.path} is not empty: {len(busy)} processes are in it; the container shares it")
 
     def create(self):
         """Make the cgroup in every hierarchy (check_free first)."""
@@ -199,6 +203,13 @@ class Manager:
         """Remove the container's cgroup from every hierarchy, deepest level only:
         shared parents such as /ocirun stay."""
         if not self.owned:
+            return
+        if self.shared:  # what is empty goes; where others' processes are, they and it stay
+            for directory in self.directories():
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass
             return
         deadline = time.monotonic() + timeout
         for directory in self.directories():

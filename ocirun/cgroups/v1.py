@@ -56,7 +56,8 @@ def writes(resources, current_memory_limit=None):
             out.append(("net_prio", "net_prio.ifpriomap", f"{name} {priority}", "network.priorities"))
     out += rdma_writes(resources.rdma)
     if resources.unified:
-        raise ConfigError("linux.resources.unified: needs cgroup v2, and this host runs cgroup v1")
+        raise ConfigError("linux.resources.unified: invalid configuration: it needs cgroup v2,"
+                          " and this host runs cgroup v1")
     return out
 
 
@@ -141,8 +142,8 @@ class CgroupfsV1(Manager):
 
     MEMORY_USAGE = "memory.usage_in_bytes"
 
-    def __init__(self, path, mounts, owned=True, created_from=None):
-        super().__init__(path, mounts, owned, created_from)
+    def __init__(self, path, mounts, owned=True, created_from=None, shared=False):
+        super().__init__(path, mounts, owned, created_from, shared)
         self._hybrid = None
 
     def directory(self, controller):

@@ -177,7 +177,7 @@ def test_resources_without_a_controller_are_refused_by_name(runtime, bundle):
     bundle.linux["resources"] = {"rdma": {"mlx5_1": {"hcaHandles": 3}}}
     create_fails_cleanly(runtime, bundle, "linux.resources.rdma.mlx5_1: this host has no v1 rdma controller")
     bundle.linux["resources"] = {"unified": {"memory.high": "1G"}}
-    create_fails_cleanly(runtime, bundle, "linux.resources.unified: needs cgroup v2")
+    create_fails_cleanly(runtime, bundle, "linux.resources.unified: invalid configuration")  # runc's words
 
 
 def test_cgroup_mount_shows_the_containers_own_cgroups(runtime, bundle):
@@ -252,7 +252,7 @@ def test_update_with_runc_flags_and_a_resources_file(runtime, bundle, tmp_path):
 def test_update_errors(runtime, bundle):
     cid = runtime.new_id()
     runtime.ok("run", "-d", "-b", bundle.set_args(["sleep", "100"]), cid)
-    assert "update: resources.unified: needs cgroup v2" in \
+    assert "update: resources.unified: invalid configuration" in \
         runtime("update", "-r", "-", cid, input='{"unified": {"memory.high": "max"}}').stderr
     assert "update: resources.cpu.quota: write 500 to cpu.cfs_quota_us: Invalid argument" in \
         runtime("update", "--cpu-quota", "500", cid).stderr
