@@ -11,45 +11,62 @@ import sys
 from ocirun.version import OCI_VERSION, __version__
 from ocirun.errors import OcirunError
 
-USAGE = """usage: ocirun [global options] COMMAND [command options] ARGS
+# command -> (its arguments, what it does), in runc's order; `ocirun --help`
+# lists them, `ocirun COMMAND --help` adds its flags (FLAG_HELP)
+COMMAND_HELP = {
+    "checkpoint": ("[options] ID", "not supported: ocirun has no CRIU support yet"),
+    "create": ("[options] ID", "create a container; its process waits for start"),
+    "delete": ("[--force] ID", "delete a container and everything it made"),
+    "events": ("[--stats] [--interval T] ID", "print a container's events as JSON lines: stats, oom"),
+    "exec": ("[options] ID [COMMAND ARGS...]", "run a new process inside a running container"),
+    "kill": ("[--all] ID [SIGNAL]", "send a signal (default SIGTERM) to the init, or with --all to every process"),
+    "list": ("[--format table|json] [--quiet]", "list the containers under --root"),
+    "pause": ("ID", "freeze every process of a running container"),
+    "ps": ("[--format table|json] ID [PS ARGS...]", "the processes of a container (ps -ef lines, or pids)"),
+    "restore": ("[options] ID", "not supported: ocirun has no CRIU support yet"),
+    "resume": ("ID", "thaw a paused container"),
+    "run": ("[options] ID", "create and start a container; without -d, wait and exit with its status"),
+    "spec": ("[--bundle DIR] [--rootless]", "write runc's default config.json"),
+    "start": ("ID", "run the user process of a created container"),
+    "state": ("ID", "print the state of a container as JSON"),
+    "update": ("[options] ID", "change the resources of a live container"),
+    "features": ("", "print what this ocirun supports (runtime-spec features.md)"),
+}
 
-commands:
-  create [-b DIR] [--pid-file F] [--console-socket S] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
-  start ID                 run the user process of a created container
-  run [-b DIR] [-d] [--pid-file F] [--console-socket S] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID
-                           create and start; without -d, wait and exit with its status
-  state ID                 print the state of a container as JSON
-  kill [--all] ID [SIGNAL] send a signal (default SIGTERM) to the init, or to every process
-  delete [-f] ID           delete a container and everything it made
-  list [--format table|json] [-q]
-  spec [-b DIR] [--rootless]  write a default config.json
-  features                 print what this ocirun supports (runtime-spec features.md)
-  pause ID / resume ID     freeze or thaw every process of a running container
-  update [-r FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N] [--cpu-shares N]
-         [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N]
-         [--blkio-weight N] ID   change the resources of a live container
-  events [--stats] [--interval SECONDS] ID
-                           runc's JSON events: with --stats one "stats" event, else one per interval
-  ps [--format table|json] ID [PS ARGS...]
-                           the container's processes (json: their pids; table: ps -ef lines)
-  exec [--process FILE | options] ID [ARGS...]
-                           run a process in the container: --cwd DIR, -e/--env K=V, -u/--user UID[:GID],
-                           -g/--additional-gids GID, -c/--cap CAP, --no-new-privs, --apparmor P,
-                           --process-label L, -t/--tty with --console-socket PATH, -d/--detach,
-                           --pid-file FILE, --preserve-fds N, --ignore-paused
-  checkpoint / restore     not supported: ocirun has no CRIU support yet
-
-global options:
-  --root DIR               state directory (default /run/ocirun)
-  --log FILE               write log lines to FILE
-  --log-format text|json   format of those lines (default text)
-  --debug                  log debug messages
-  --systemd-cgroup         make each container's cgroup a systemd scope (cgroupsPath slice:prefix:name)
-  --rootless auto|true|false
-                           accepted as runc's; ocirun runs as root, where it changes nothing
-  --criu PATH              accepted as runc's; checkpoint and restore are not supported yet
-  --version, -v            print the version
-"""
+FLAG_HELP = {
+    "--root": "state directory (default /run/ocirun)", "--log": "write log lines to this file",
+    "--log-format": "text (logrus's form, the default) or json", "--debug": "log debug lines too",
+    "--systemd-cgroup": "make each cgroup a systemd scope (cgroupsPath slice:prefix:name)",
+    "--rootless": "auto, true or false: accepted as runc's; ocirun runs as root",
+    "--criu": "accepted as runc's: checkpoint and restore are not supported yet",
+    "--version": "print the version", "--help": "show this help",
+    "--bundle": "the bundle directory (default: the current one)",
+    "--pid-file": "write the process's pid to this file",
+    "--console-socket": "an AF_UNIX socket that gets the pty's master (process.terminal)",
+    "--no-pivot": "move the rootfs over / and chroot instead of pivot_root",
+    "--no-new-keyring": "keep the caller's session keyring",
+    "--preserve-fds": "pass fds 3 to 3+N-1 on to the process",
+    "--detach": "return once the process runs", "--keep": "keep the container once it has exited",
+    "--all": "signal every process of the container",
+    "--force": "kill a running container first", "--format": "table or json", "--quiet": "print the ids alone",
+    "--stats": "print one stats event and exit", "--interval": "time between stats events (default 5s)",
+    "--resources": "a linux.resources object, from a file or - for stdin",
+    "--memory": "memory limit (e.g. 512m)", "--memory-swap": "memory plus swap limit",
+    "--memory-reservation": "memory soft limit", "--kernel-memory": "kernel memory limit (deprecated)",
+    "--kernel-memory-tcp": "kernel TCP memory limit", "--cpu-share": "the same as --cpu-shares",
+    "--cpu-shares": "CPU shares (relative weight)", "--cpu-quota": "CPU time in microseconds per period",
+    "--cpu-period": "CPU CFS period in microseconds", "--cpu-rt-period": "real-time period in microseconds",
+    "--cpu-rt-runtime": "real-time runtime in microseconds", "--cpuset-cpus": "CPUs to use (0-3, 0,1)",
+    "--cpuset-mems": "memory nodes to use", "--pids-limit": "maximum number of processes",
+    "--blkio-weight": "block IO weight (10 to 1000)",
+    "--process": "the process, as a config.json process object in a file",
+    "--cwd": "the process's working directory", "--env": "set an environment variable (K=V); repeatable",
+    "--user": "UID[:GID] to run as", "--additional-gids": "an additional group id; repeatable",
+    "--cap": "add a capability; repeatable", "--no-new-privs": "set no_new_privs",
+    "--apparmor": "the AppArmor profile", "--process-label": "the SELinux label",
+    "--tty": "give the process a pty (relayed in the foreground, or sent to --console-socket)",
+    "--ignore-paused": "exec even in a paused container",
+}
 
 FLAG, VALUE, NUMBER, LIST = "flag", "value", "number", "list"  # LIST: repeatable, values collected
 
@@ -90,8 +107,9 @@ _LIST_FLAGS = {"cpuset_cpus", "cpuset_mems"}
 # a trailing "*" the list of all the remaining arguments)
 COMMANDS = {
     "create": (_CREATE_OPTIONS, _CREATE_DEFAULTS, ("id",)),
-    "run": ({**_CREATE_OPTIONS, "--detach": ("detach", FLAG), "-d": ("detach", FLAG)},
-            {**_CREATE_DEFAULTS, "detach": False}, ("id",)),
+    "run": ({**_CREATE_OPTIONS, "--detach": ("detach", FLAG), "-d": ("detach", FLAG),
+             "--keep": ("keep", FLAG)},
+            {**_CREATE_DEFAULTS, "detach": False, "keep": False}, ("id",)),
     "start": ({}, {}, ("id",)),
     "state": ({}, {}, ("id",)),
     "kill": ({"--all": ("all", FLAG), "-a": ("all", FLAG)}, {"all": False}, ("id", "signal?")),
@@ -131,7 +149,12 @@ _CHOICES = {"log_format": ("text", "json"), "format": ("table", "json"), "rootle
 
 
 class UsageError(OcirunError):
-    pass
+    """A command line ocirun cannot read; `status` is runc's exit status for
+    it (1; 3 for an unknown command)."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
 
 
 class Arguments:
@@ -147,9 +170,12 @@ def parse_args(argv):
         return None, Arguments(values)
     command, rest = rest[0], rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!r} (see ocirun --help)")
+        raise UsageError(f"unknown command {command!r} (see ocirun --help)", status=3)
     options, defaults, positional_names = COMMANDS[command]
     values.update(defaults)
+    if rest and rest[0] in ("-h", "--help"):
+        values["help"] = command
+        return None, Arguments(values)
     if command in ("checkpoint", "restore"):
         values["options"] = rest  # whatever they are: the command only says it is unsupported
         return command, Arguments(values)
@@ -162,6 +188,9 @@ def parse_args(argv):
         values[positional_names[-1].rstrip("*")] = positionals[fixed:]
         positionals, positional_names = positionals[:fixed], positional_names[:-1]
     required = [name for name in positional_names if not name.endswith("?")]
+    if "--help" in positionals[:len(required)] or "-h" in positionals[:len(required)]:
+        values["help"] = command
+        return None, Arguments(values)
     if len(positionals) < len(required):
         raise UsageError(f"{command}: missing {' and '.join(required[len(positionals):])}")
     if len(positionals) > len(positional_names):
@@ -184,6 +213,9 @@ def _parse_options(args, table, values, stop_at_positional, where):
             positionals.append(arg)
             continue
         name, has_value, inline = arg.partition("=")
+        if name in ("-h", "--help") and where:
+            positionals.append(name)  # the command's help (parse_args)
+            continue
         if name not in table:
             raise UsageError(f"unknown option {name}" + (f" for {where}" if where else ""))
         dest, kind = table[name]
@@ -205,6 +237,36 @@ def _parse_options(args, table, values, stop_at_positional, where):
             raise UsageError(f"option {name} takes one of {', '.join(_CHOICES[dest])}")
         values[dest] = inline
     return positionals
+
+
+def usage(command=None):
+    """`ocirun --help`, or `ocirun COMMAND --help`: each command, or each flag, on a line."""
+    if command is None:
+        lines = ["usage: ocirun [global options] COMMAND [command options] [arguments...]", "", "commands:"]
+        lines += [f"  {name:<11} {COMMAND_HELP[name][1]}" for name in sorted(COMMAND_HELP)]
+        lines += ["", "global options:"] + _flag_lines(GLOBAL_OPTIONS)
+        lines += ["", "`ocirun COMMAND --help` lists the command's options."]
+    else:
+        arguments, summary = COMMAND_HELP[command]
+        lines = [f"usage: ocirun {command} {arguments}".rstrip(), "", summary]
+        flags = _flag_lines(COMMANDS[command][0])
+        if flags:
+            lines += ["", "options:"] + flags
+    return "\n".join(lines) + "\n"
+
+
+def _flag_lines(table):
+    """One line per flag: its names (long, then short) and what it does."""
+    names = {}
+    for flag, (dest, kind) in table.items():
+        names.setdefault((dest, kind), []).append(flag)
+    lines = []
+    for (dest, kind), flags in names.items():
+        flags.sort(key=lambda f: not f.startswith("--"))
+        described = next((FLAG_HELP[f] for f in flags if f in FLAG_HELP), "")
+        value = "" if kind == FLAG else " VALUE"
+        lines.append(f"  {', '.join(flags) + value:<28} {described}")
+    return lines
 
 
 def parse_signal(text):
@@ -234,7 +296,7 @@ def cmd_create(args, container_cls):
 
 
 def cmd_run(args, container_cls):
-    return container_cls.run(args.id, detach=args.detach, bundle=args.bundle, root=args.root,
+    return container_cls.run(args.id, detach=args.detach, keep=args.keep, bundle=args.bundle, root=args.root,
                              pid_file=args.pid_file, no_pivot=args.no_pivot,
                              no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
                              systemd_cgroup=args.systemd_cgroup, console_socket=args.console_socket)
@@ -488,28 +550,36 @@ def run_cli(argv):
         command, args = parse_args(argv)
     except UsageError as e:
         sys.stderr.write(f"ocirun: {e}\n")
-        return 2
+        return e.status
     if command in ("create", "run"):
         # first, so the kernel wait it starts overlaps every import that follows
         from ocirun.cgroups import prime_attach
         prime_attach(args.preserve_fds)
     from ocirun import log as log_module
-    log = log_module.current = log_module.Logger(args.log, args.log_format, args.debug)
+    try:
+        log = log_module.current = log_module.Logger(args.log, args.log_format, args.debug)
+    except OcirunError as e:
+        sys.stderr.write(f"ocirun: {e}\n")
+        return 1
     if args.version:
         print(f"ocirun version {__version__}\nspec: {OCI_VERSION}")
         return 0
     if command is None:
-        (sys.stdout if args.help else sys.stderr).write(USAGE)
-        return 0 if args.help else 2
+        (sys.stdout if args.help else sys.stderr).write(usage(args.help if isinstance(args.help, str) else None))
+        return 0 if args.help else 1
     from ocirun.container import Container
     try:
         log.debug(f"{command} {getattr(args, 'id', '') or ''}".strip())
         return HANDLERS[command](args, Container)
+    except UsageError as e:
+        sys.stderr.write(f"ocirun: {e}\n")
+        return e.status
     except (OcirunError, OSError) as e:
         message = str(e) if isinstance(e, OcirunError) else _describe_os_error(e)
         log.error(message)
         sys.stderr.write(f"ocirun: {message}\n")
-        return 1
+        # runc's: 255 when exec itself fails, so that it is told from the process's own status
+        return 255 if command == "exec" else 1
     except KeyboardInterrupt:
         return 130
 

@@ -135,9 +135,9 @@ class Container:
             os.close(pidfd)
 
     @classmethod
-    def run(cls, container_id, detach=False, **create_options):
+    def run(cls, container_id, detach=False, keep=False, **create_options):
         """create + start; without detach, wait and return the exit status
-        (128+N when killed by signal N) after deleting the container."""
+        (128+N when killed by signal N) after deleting the container (unless keep)."""
         from ocirun import _sys
         if not detach:
             # The init's parent exits during create; as subreaper we inherit it
@@ -160,7 +160,8 @@ class Container:
         if detach:
             return 0
         status = _wait_in_foreground(container.record.pid, container.console_master, forwarded)
-        container.delete(force=True)
+        if not keep:
+            container.delete(force=True)
         return status
 
     # --- exec ---------------------------------------------------------------
@@ -183,16 +184,24 @@ class Container:
             raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
         check_allowed("exec", self.id, status)
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
+        # a terminal without a console socket: this command relays it, as runc's exec does
+        # (CRI-O runs a terminal exec so, on a pty of its own)
+        keep_console = not detach and not console_socket
         options = Options(preserve_fds=preserve_fds, console_socket=console_socket,
-                          seccomp_cache=self.store.seccomp_cache_directory())
+                          keep_console=keep_console, seccomp_cache=self.store.seccomp_cache_directory())
         plan = prepare_exec(self.id, config, process, self.record.pid, self.record.rootfs, options)
         if not detach:
             # the new process's parent exits once it has forked it: as subreaper we inherit it
             _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
-        pid = execute.launch(plan, self._cgroup()).pid
+        result = execute.launch(plan, self._cgroup())
         if pid_file:
-            _write_pid_file(pid_file, pid)
-        return 0 if detach else _wait_in_foreground(pid)
+            _write_pid_file(pid_file, result.pid)
+        if detach:
+            return 0
+        if result.console_master is not None:
+            from ocirun.linux import console
+            console.copy_window_size(result.console_master)
+        return _wait_in_foreground(result.pid, result.console_master)
 
     def _saved_config_text(self):
         try:
@@ -317,7 +326,8 @@ class Container:
             status = self.status()
             if force and status in (CREATED, RUNNING, PAUSED):
                 cgroup = self._cgroup()
-                cgroup.signal_all(SIGKILL)
+                if not cgroup.shared:  # others' processes in it are not the container's to kill
+                    cgroup.signal_all(SIGKILL)
                 self._signal_init(SIGKILL)
                 if status == PAUSED:
                     cgroup.thaw()  # frozen processes cannot act on the SIGKILL
@@ -391,7 +401,9 @@ def _creating_record(store, directory, container_id, config, cgroup):
         created=rfc3339_now(), owner="root" if os.geteuid() == 0 else str(os.geteuid()),
         annotations=config.annotations, oci_version=config.oci_version, **cgroup.state_fields())
     try:
-        cgroup.check_free()  # only then is it ours, to kill in and remove
+        from ocirun import log
+        cgroup.check_free(log.current.warning_to_stderr_when_unlogged)
+        record.cgroup_shared = cgroup.shared or None
         if os.environ.get("NOTIFY_SOCKET"):
             from ocirun import notify_socket
             notify_socket.make_directory(directory)

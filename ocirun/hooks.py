@@ -42,13 +42,24 @@ def state_document(container_id, status, source, pid=0):
     return state
 
 
-def run_all(phase, hooks, state, exec_helper=None):
+class InContainer:
+    """How the container's init runs a hook (createContainer, startContainer):
+    through the sealed helper (process/sealed_exec.py: a startContainer hook
+    is a file of the image's), in the container's root as its working
+    directory, and without the runtime's environment (only the hook's env),
+    as runc's init does."""
+
+    def __init__(self, exec_helper, cwd):
+        self.exec_helper = exec_helper
+        self.cwd = cwd
+
+
+def run_all(phase, hooks, state, in_container=None):
     """Run the hooks of one phase in order; the first failure raises HookError.
-    exec_helper: in the container's init, the sealed helper each hook is
-    exec'd through (process/sealed_exec.py): a startContainer hook is a file
-    of the image's."""
+    A hook the runtime runs without an env of its own gets the runtime's
+    environment, as with runc."""
     for index, hook in enumerate(hooks):
-        run_one(f"{phase}[{index}]", hook, state, exec_helper)
+        run_one(f"{phase}[{index}]", hook, state, in_container)
 
 
 def run_all_warning(phase, hooks, state, warn):
@@ -60,7 +71,7 @@ def run_all_warning(phase, hooks, state, warn):
             warn(str(e))
 
 
-def run_one(name, hook, state, exec_helper=None):
+def run_one(name, hook, state, in_container=None):
     """fork + execve the hook with `state` as JSON on stdin; its stdout and
     stderr are kept for the error message.  Both are memfds, not pipes, so
     neither side can block the other and a hook that leaves a daemon behind
@@ -70,7 +81,7 @@ def run_one(name, hook, state, exec_helper=None):
     try:
         os.write(stdin, jsonio.dumps(state).encode())
         os.lseek(stdin, 0, os.SEEK_SET)
-        pid = _spawn(hook, stdin, output, exec_helper)
+        pid = _spawn(hook, stdin, output, in_container)
         status = _wait(pid, hook.timeout)
         if status is None:
             raise HookError(f"hook {name} {hook.path}: timed out after {hook.timeout}s")
@@ -85,19 +96,23 @@ def run_one(name, hook, state, exec_helper=None):
         os.close(output)
 
 
-def _spawn(hook, stdin, output, exec_helper):
+def _spawn(hook, stdin, output, in_container):
     # Prepared before the fork: the child only dup2s and execs.
     argv = list(hook.args) or [hook.path]
-    env = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in hook.env)
+    if hook.env is not None:
+        env = dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in hook.env)
+    else:
+        env = {} if in_container else dict(os.environ)
     pid = os.fork()
     if pid == 0:
         try:
             os.dup2(stdin, 0)
             os.dup2(output, 1)
             os.dup2(output, 2)
-            if exec_helper is not None:
+            if in_container is not None:
                 from ocirun.process import sealed_exec  # loaded already by the init
-                sealed_exec.exec_through(exec_helper, hook.path, argv, env)
+                os.chdir(in_container.cwd)
+                sealed_exec.exec_through(in_container.exec_helper, hook.path, argv, env)
             os.execve(hook.path, argv, env)
         except OSError as e:
             os.write(2, f"exec: {e.strerror}".encode())

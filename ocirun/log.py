@@ -3,6 +3,7 @@
 runc's JSON form is one object per line: {"level", "msg", "time"}; containerd
 shows the last error's msg to its user, so messages must stand on their own.
 """
+import os
 import time
 
 from ocirun import jsonio
@@ -15,35 +16,47 @@ def rfc3339_now():
 
 
 class Logger:
+    """runc's logging: lines in logrus's text form (time="..." level=... msg="...")
+    or as JSON, to --log's file when there is one, else the debug lines (with
+    --debug) to stderr; warnings go to stderr, prefixed, when unlogged."""
+
     def __init__(self, path=None, log_format="text", debug=False):
         self.path = path
         self.format = log_format
         self.debug_enabled = debug
+        self.fd = None
+        if path:
+            try:  # opened now: an unusable --log is the command's error, not a silence
+                self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                from ocirun.errors import OcirunError
+                raise OcirunError(f"--log {path}: {e.strerror}") from None
 
-    def _write(self, level, message):
-        if not self.path:
-            return
+    def _line(self, level, message):
         stamp = rfc3339_now()
         if self.format == "json":
-            line = jsonio.dumps({"level": level, "msg": message, "time": stamp})
-        else:
-            line = f'time="{stamp}" level={level} msg="{message}"'
+            return jsonio.dumps({"level": level, "msg": message, "time": stamp})
+        escaped = message.replace("\\", "\\\\").replace('"', '\\"')
+        return f'time="{stamp}" level={level} msg="{escaped}"'
+
+    def _write(self, level, message, fd=None):
+        fd = self.fd if self.fd is not None else fd
+        if fd is None:
+            return
         try:
-            with open(self.path, "a") as f:
-                f.write(line + "\n")
+            os.write(fd, (self._line(level, message) + "\n").encode())
         except OSError:
             pass  # a log that cannot be written must not hide the real outcome
 
     def warning_to_stderr_when_unlogged(self, message):
-        if self.path:
+        if self.fd is not None:
             self._write("warning", message)
         else:
-            import sys
-            sys.stderr.write(f"ocirun: warning: {message}\n")
+            os.write(2, f"ocirun: warning: {message}\n".encode())
 
     def debug(self, message):
         if self.debug_enabled:
-            self._write("debug", message)
+            self._write("debug", message, fd=2)
 
     def warning(self, message):
         self._write("warning", message)

@@ -65,39 +65,98 @@ def prepare_root(rootfs, propagation):
     _sys.mount(rootfs, rootfs, None, _sys.MS_BIND | _sys.MS_REC, what=f"bind rootfs {rootfs}")
 
 
+def _mount_table(mountinfo="/proc/self/mountinfo"):
+    """(root, mount point, fstype) of each mount, in mountinfo's order."""
+    with open(mountinfo, "rb") as f:
+        for line in f:
+            fields = line.split()
+            # space, tab, newline and \\ come octal-escaped; the fstype follows "-"
+            root, point = (field.decode("unicode_escape").encode("latin-1").decode()
+                           for field in fields[3:5])
+            yield root, point, fields[fields.index(b"-") + 1].decode()
+
+
+def _is_under(path, point):
+    return path == point or path.startswith(point.rstrip("/") + "/")
+
+
 def _mount_point_of(path, mountinfo="/proc/self/mountinfo"):
     """The mount point of the mount that holds `path`."""
     best = "/"
-    with open(mountinfo, "rb") as f:
-        for line in f:
-            # field 5 is the mount point, with space, tab, newline and \\ octal-escaped
-            point = line.split()[4].decode("unicode_escape").encode("latin-1").decode()
-            inside = path == point or path.startswith(point.rstrip("/") + "/")
-            if inside and len(point) >= len(best):
-                best = point
+    for _, point, _ in _mount_table(mountinfo):
+        if _is_under(path, point) and len(point) >= len(best):
+            best = point
     return best
+
+
+def hide_host_proc_and_sys(rootfs, mountinfo="/proc/self/mountinfo"):
+    """Before --no-pivot's chroot: take away every whole procfs and sysfs
+    mount outside the rootfs.  They stay in the mount namespace under a
+    chroot, and the kernel lets a process mount a new proc or sysfs as long
+    as one whole, uncovered mount of it exists there: a container with
+    CAP_SYS_ADMIN in a user namespace of its own would get a bare /proc
+    (runc does the same)."""
+    for root, point, fstype in list(_mount_table(mountinfo)):
+        if root != "/" or fstype not in ("proc", "sysfs") or _is_under(point, rootfs):
+            continue
+        try:
+            # the unmount must not propagate to the host
+            _sys.mount(None, point, None, _sys.MS_SLAVE | _sys.MS_REC, what=f"make {point} rslave")
+        except FileNotFoundError:
+            continue  # under a mount already detached
+        try:
+            _sys.umount2(point, _sys.MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            # locked (a user namespace's inherited mount): cover it instead
+            _sys.mount("tmpfs", point, "tmpfs", 0, None, what=f"cover {point}")
 
 
 def mount_all(root_fd, mounts, parsed_options, bundle, made, cgroups, source_trees):
     """Mount each in order; unless `made` is None, append each destination
     once mounted.  cgroups: (the container's cgroups.Manager, whether it has
     a cgroup namespace), for mounts of type cgroup and cgroup2.
-    source_trees: {index: the source the parent opened}, taken from here."""
-    for index, (mount, options) in enumerate(zip(mounts, parsed_options)):
-        mount_one(root_fd, mount, options, bundle, cgroups, source_trees.pop(index, None))
-        if made is not None:
-            made.append(mount.destination)
+    source_trees: {index: the source the parent opened}, taken from here.
+    Returns the read-only tmpfs mounts, made writable for now: what is
+    mounted, made or copied inside them comes first, as with runc (a
+    read-only /dev gets its submounts and device nodes); make_readonly_later
+    takes the list when that is done."""
+    later = []
+    try:
+        for index, (mount, options) in enumerate(zip(mounts, parsed_options)):
+            mount_one(root_fd, mount, options, bundle, cgroups, source_trees.pop(index, None), later)
+            if made is not None:
+                made.append(mount.destination)
+    except BaseException:
+        for fd, *_ in later:
+            os.close(fd)
+        raise
+    return later
 
 
-def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
+def make_readonly_later(later):
+    """The read-only tmpfs mounts mount_all left writable, remounted read-only (closes the fds)."""
+    try:
+        for fd, flags, data, what in later:
+            kernel.current.mount(None, inroot.fd_path(fd), None, _sys.MS_REMOUNT | flags, data,
+                                 what + " (remount read-only)")
+    finally:
+        for fd, *_ in later:
+            os.close(fd)
+
+
+def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None, later=None):
     """One config.json mount, onto its destination opened inside the root:
     the source is cloned (bind) or made (a new filesystem) as a detached
     mount, and attached with move_mount, so no path is resolved twice.
-    source_tree: the bind's source, when the parent opened it."""
+    source_tree: the bind's source, when the parent opened it.  later: where
+    a read-only tmpfs goes, made writable for now (mount_all)."""
     what = f"mount {mount.type or 'bind'} {mount.source} on {mount.destination}"
     if options.is_bind and source_tree is None:
         source_tree = open_bind_source(mount, options, bundle)
     try:
+        covered_mode = _mode_of_covered_directory(root_fd, mount, options)
         kind = "dir"
         if source_tree is not None and not stat.S_ISDIR(kernel.current.fstat(source_tree).st_mode):
             kind = "file"
@@ -107,16 +166,18 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
             raise _sys.SyscallError(e.errno, e.strerror, f"mount point {mount.destination}") from None
         try:
             _refuse_over_procfs(target, mount, source_tree)
-            attached = _mount_onto(target, mount, options, source_tree, cgroups, what)
+            attached = _mount_onto(target, mount, options, source_tree, cgroups, what, covered_mode)
         finally:
             os.close(target)
         source_tree = None  # now `attached`, closed below
         if attached is None:
             return  # a remount: nothing else is set on it
+        if _read_only_later(mount, options):
+            later.append((os.dup(attached), options.flags, options.data, what))
         try:
             for propagation in options.propagation:
                 kernel.current.mount(None, inroot.fd_path(attached), None, propagation,
-                           what=f"set propagation of {mount.destination}")
+                                     what=f"set propagation of {mount.destination}")
             if options.recursive_set or options.recursive_clear:
                 kernel.current.mount_setattr("", _sys.AT_EMPTY_PATH | _sys.AT_RECURSIVE, options.recursive_set,
                                              options.recursive_clear, dfd=attached,
@@ -128,8 +189,25 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None):
             os.close(source_tree)
 
 
-def _mount_onto(target, mount, options, source_tree, cgroups, what):
-    """Mount onto `target`; returns an fd of the mount now there (None for a remount)."""
+def _mode_of_covered_directory(root_fd, mount, options):
+    """A tmpfs without mode= takes the mode of the directory it covers, if
+    that exists (runc does so; the kernel's default is 1777): None when the
+    mount is something else or its destination is to be made."""
+    if mount.type != "tmpfs" or options.is_bind or "mode=" in (options.data or ""):
+        return None
+    try:
+        fd = inroot.open_in_root(root_fd, mount.destination)
+    except OSError:
+        return None
+    try:
+        return stat.S_IMODE(kernel.current.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _mount_onto(target, mount, options, source_tree, cgroups, what, tmpfs_mode=None):
+    """Mount onto `target`; returns an fd of the mount now there (None for a
+    remount).  tmpfs_mode: the mode of a new tmpfs's root, if not the default."""
     flags = options.flags
     if source_tree is not None:
         kernel.current.move_mount(source_tree, target, what)
@@ -143,20 +221,24 @@ def _mount_onto(target, mount, options, source_tree, cgroups, what):
     if mount.type in ("cgroup", "cgroup2"):
         from ocirun.linux import cgroupfs
         return cgroupfs.mount(target, mount.type, options, *cgroups, what)
-    copy_up = options.copy_up
-    tree = new_filesystem(mount.type, mount.source, flags & ~_sys.MS_RDONLY if copy_up else flags,
-                          options.data, what)
+    if _read_only_later(mount, options):
+        flags &= ~_sys.MS_RDONLY
+    data = options.data
+    if tmpfs_mode is not None:
+        data = f"{data},mode={tmpfs_mode:o}" if data else f"mode={tmpfs_mode:o}"
+    tree = new_filesystem(mount.type, mount.source, flags, data, what)
     try:
-        if copy_up:
+        if options.copy_up:
             copy_up_into(target, tree, what)
         kernel.current.move_mount(tree, target, what)
-        if copy_up and flags & _sys.MS_RDONLY:
-            kernel.current.mount(None, inroot.fd_path(tree), None, _sys.MS_REMOUNT | flags, options.data,
-                       what + " (remount)")
     except BaseException:
         os.close(tree)
         raise
     return tree
+
+
+def _read_only_later(mount, options):
+    return mount.type == "tmpfs" and not options.is_bind and options.flags & _sys.MS_RDONLY
 
 
 def _refuse_over_procfs(target, mount, source_tree):
@@ -262,6 +344,7 @@ def pivot(root_fd, no_pivot):
     """Make the rootfs open at root_fd the root: pivot_root and detach the old
     root, or, with --no-pivot, move it over / and chroot."""
     if no_pivot:
+        hide_host_proc_and_sys(os.readlink(f"/proc/self/fd/{root_fd}"))
         os.fchdir(root_fd)
         _sys.mount(".", "/", None, _sys.MS_MOVE, what="move the rootfs to /")
         os.chroot(".")

@@ -29,7 +29,13 @@ def check(settings, config):
             if ns is None or (ns.path and _is_hosts_network_namespace(ns.path)):
                 raise ConfigError(f"{where}: not allowed in the host's network namespace")
         elif key in _OWN_FIELDS:
-            raise ConfigError(f"{where}: set it with the {_OWN_FIELDS[key]} field instead")
+            # runc takes it in a uts namespace of the container's own, when it
+            # does not contradict the field
+            field = getattr(config, _OWN_FIELDS[key])
+            if config.namespace("uts") is None:
+                raise ConfigError(f"{where}: not allowed in the host's uts namespace")
+            if field is not None and field != settings[key]:
+                raise ConfigError(f"{where}: {settings[key]!r} contradicts {_OWN_FIELDS[key]} {field!r}")
         else:
             raise ConfigError(f"{where}: not in a namespace of the container's own, "
                               "so it would change the host")

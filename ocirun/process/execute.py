@@ -107,16 +107,27 @@ def await_cgroup(ctx):
     init.await_parent(ctx, init.msg.CGROUP_JOINED)
 
 
+def own_process_group(ctx):
+    """Without a terminal (which gives a session of its own), a process group
+    of its own inside the container: the caller's lies outside its pid
+    namespace, where getpgrp() says 0 and job control fails."""
+    if not ctx.config.process.terminal:
+        os.setpgid(0, 0)
+
+
 EXEC_STEPS = (
     init.restore_default_signals,
     init.keep_only_preserved_fds,
     await_cgroup,
+    own_process_group,
     init.attach_terminal,
     init.set_oom_score_adj,  # through the container's /proc, checked to be procfs
     init.apply_rlimits,
     init.apply_scheduling,
     init.load_seccomp_while_privileged,
-    init.switch_user,
+    init.set_home,
     init.enter_cwd,
+    init.switch_user,
+    init.enter_cwd_as_user,
     init.load_seccomp,  # with no_new_privs and a listener: the parent passes the fd on
 )

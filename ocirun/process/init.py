@@ -40,11 +40,15 @@ class Context:
         self.channel = channel
         self.received = set()  # the parent's messages read so far (see await_parent)
         self.warnings = list(plan.warnings)  # sent with InitReady
+        self.notes = []  # likewise, for --debug
         self.host_mounts_made = []  # destinations, without a mount namespace of our own
         self.chrooted = False
         self.root_fd = None  # the rootfs, from prepare_rootfs to pivot_root
         self.console_target = None  # /dev/console, made before pivot_root for the pty
         self.exec_attribute = None  # the LSM's attr/exec, opened before pivot_root
+        self.readonly_later = []  # read-only tmpfs mounts, writable until the rootfs is built
+        self.environ = dict(plan.environ)  # process.env, and HOME when it has none (set_home)
+        self.cwd_entered = False  # enter_cwd, as root, unless the cwd needs the process's user
 
 
 def run_stage_a(plan, inherited, channel):
@@ -153,7 +157,7 @@ def run_init(ctx):
         # in its cgroup before it says ready: a create killed after this
         # leaves an init that `delete --force` finds there
         await_parent(ctx, msg.CGROUP_JOINED)
-        ctx.channel.send_ready(ctx.warnings)
+        ctx.channel.send_ready(ctx.warnings, ctx.notes)
         ctx.channel.close()
     except BaseException as e:  # noqa: BLE001
         undo_host_mounts(ctx)
@@ -187,7 +191,7 @@ def exec_user_process(ctx, path, wait_for_start_in_helper=False):
     """The last exec, through the sealed helper; never returns."""
     process = ctx.config.process
     try:
-        sealed_exec.exec_through(ctx.inherited.exec_helper, path, process.args, ctx.plan.environ,
+        sealed_exec.exec_through(ctx.inherited.exec_helper, path, process.args, ctx.environ,
                                  ctx.inherited.status_fd,
                                  ctx.inherited.fifo_fd if wait_for_start_in_helper else None)
     except OSError as e:
@@ -204,7 +208,8 @@ def run_start_hooks(ctx):
     start_hooks = ctx.config.hooks.get("startContainer")
     if start_hooks:
         from ocirun import hooks  # imported before pivot_root by run_create_hooks
-        hooks.run_all("startContainer", start_hooks, _state_in_container(ctx), ctx.inherited.exec_helper)
+        hooks.run_all("startContainer", start_hooks, _state_in_container(ctx),
+                      hooks.InContainer(ctx.inherited.exec_helper, "/"))
 
 
 def apply_exec_label(ctx):
@@ -312,8 +317,9 @@ def mount_config_mounts(ctx):
     made = None if config.namespace("mount") else ctx.host_mounts_made
     if ctx.plan.mounts_cgroups:  # the container's cgroup directories must exist, with the init in them
         await_parent(ctx, msg.CGROUP_JOINED)
-    rootfs.mount_all(ctx.root_fd, config.mounts, ctx.plan.mount_options, config.bundle, made,
-                     (ctx.inherited.cgroup, config.namespace("cgroup") is not None), ctx.inherited.source_trees)
+    ctx.readonly_later = rootfs.mount_all(
+        ctx.root_fd, config.mounts, ctx.plan.mount_options, config.bundle, made,
+        (ctx.inherited.cgroup, config.namespace("cgroup") is not None), ctx.inherited.source_trees)
 
 
 def create_devices(ctx):
@@ -349,7 +355,7 @@ def run_create_hooks(ctx):
         ctx.channel.signal(msg.RUN_HOOKS)
         await_parent(ctx, msg.HOOKS_DONE)
     hooks.run_all("createContainer", config.hooks.get("createContainer", ()), _state_in_container(ctx),
-                  ctx.inherited.exec_helper)
+                  hooks.InContainer(ctx.inherited.exec_helper, config.root_path))
 
 
 def apply_sysctl(ctx):
@@ -366,8 +372,12 @@ def set_oom_score_adj(ctx):
 
 
 def protect_paths(ctx):
+    """Read-only paths and masks, then the read-only tmpfs mounts: the rootfs
+    is built (mounts, devices, the cwd, createContainer hooks)."""
     rootfs.make_readonly(ctx.root_fd, ctx.config.readonly_paths)
     rootfs.mask_paths(ctx.root_fd, ctx.config.masked_paths)
+    rootfs.make_readonly_later(ctx.readonly_later)
+    ctx.readonly_later = []
 
 
 def open_exec_attribute(ctx):
@@ -485,18 +495,49 @@ def switch_user(ctx):
     os.setresuid(process.uid, process.uid, process.uid)
     _sys.prctl(_sys.PR_SET_KEEPCAPS, 0, what="keep capabilities")
     not_raised = capabilities.apply(sets)
-    if not_raised:
-        ctx.warnings.append("ambient capabilities not raised because they are not both permitted"
-                            " and inheritable: " + ", ".join(not_raised))
+    if not_raised:  # as runc: runc spec's default asks for them, so this is no warning
+        ctx.notes.append("ambient capabilities not raised because they are not both permitted"
+                         " and inheritable: " + ", ".join(not_raised))
     if process.no_new_privileges:
         _sys.prctl(_sys.PR_SET_NO_NEW_PRIVS, 1, what="set no_new_privs")
 
 
+def set_home(ctx):
+    """HOME, when process.env has none: the user's home in the container's
+    /etc/passwd, or / (runc's rule; programs that read HOME need one)."""
+    if "HOME" not in ctx.environ:
+        ctx.environ["HOME"] = home_of(ctx.config.process.uid)
+
+
+def home_of(uid, passwd="/etc/passwd"):
+    try:
+        with open(passwd, "rb") as f:
+            for line in f:
+                fields = line.rstrip(b"\n").split(b":")
+                if len(fields) >= 6 and fields[2] == str(uid).encode():
+                    return fields[5].decode(errors="replace") or "/"
+    except OSError:
+        pass
+    return "/"
+
+
 def enter_cwd(ctx):
+    """As root still, as runc does: a cwd only root may enter works (one the
+    process's user alone may enter is tried again after the switch)."""
     process = ctx.config.process
     os.umask(process.umask if process.umask is not None else 0o022)
-    os.chdir(process.cwd)
+    try:
+        os.chdir(process.cwd)
+    except PermissionError:
+        return
     hygiene.check_cwd_in_root(process.cwd)
+    ctx.cwd_entered = True
+
+
+def enter_cwd_as_user(ctx):
+    if not ctx.cwd_entered:
+        os.chdir(ctx.config.process.cwd)
+        hygiene.check_cwd_in_root(ctx.config.process.cwd)
 
 
 START_STEPS = (
@@ -527,8 +568,10 @@ INIT_STEPS = (
     apply_scheduling,
     set_personality,
     load_seccomp_while_privileged,
-    switch_user,
+    set_home,
     enter_cwd,
+    switch_user,
+    enter_cwd_as_user,
     load_seccomp,
 )
 
@@ -537,7 +580,7 @@ def find_executable(ctx):
     """args[0] resolved as exec would, on the container's PATH; missing is an
     error of create, as with runc."""
     name = ctx.config.process.args[0]
-    path_variable = ctx.plan.environ.get("PATH")
+    path_variable = ctx.environ.get("PATH")
     if "/" in name:
         candidates = [name]
     elif path_variable:

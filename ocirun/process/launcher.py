@@ -131,7 +131,7 @@ def await_child(plan, inherited, first_child, parent_end, result, record=None):
             elif isinstance(message, msg.InitReady):
                 ready = True
                 _init_mounted(plan, result, record)
-                _show_warnings(message.warnings)
+                _show_warnings(message.warnings, message.notes)
             elif isinstance(message, msg.SeccompFd):
                 seccomp_fd = message.fd
             elif isinstance(message, msg.ConsoleFd):
@@ -216,10 +216,12 @@ def _init_mounted(plan, result, record):
             record.save()
 
 
-def _show_warnings(warnings):
+def _show_warnings(warnings, notes):
     from ocirun import log
     for warning in warnings:
         log.current.warning_to_stderr_when_unlogged(warning)
+    for note in notes:
+        log.current.debug(note)
 
 
 def _console_master(plan, result, master):

@@ -130,8 +130,8 @@ def validate(config, options, for_exec):
 
 def _check_terminal(process, options, for_exec):
     if for_exec:
-        if process.terminal and not options.console_socket:
-            raise OcirunError("exec: a terminal (-t, process.terminal) needs --console-socket")
+        if process.terminal and not options.console_socket and not options.keep_console:
+            raise OcirunError("exec: a detached terminal (-t, process.terminal) needs --console-socket")
         if options.console_socket and not process.terminal:
             raise OcirunError("exec: --console-socket is for a terminal (-t, process.terminal)")
     else:

@@ -140,3 +140,42 @@ def test_a_foreground_run_passes_window_size_changes_on(runtime, bundle):
     run.wait(10)
     os.close(master)
     assert b"33 90" in output and b"40 120" in output, output
+
+
+def test_a_foreground_exec_relays_the_terminal(ocirun_and_runc, bundle, tmp_path):
+    """CRI-O runs a terminal exec as `exec --process P ID` (P with
+    "terminal": true), without a console socket, on a pty it owns: the
+    runtime relays the new pty, as runc does, and passes the status back."""
+    import fcntl
+    import json
+    import pty
+    import subprocess
+    import termios
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    process = dict(bundle.process, terminal=True, args=sh("tty; [ -t 0 ] && echo stdin-is-a-tty; exit 4"))
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    master, slave = pty.openpty()
+
+    def own_terminal():  # runc opens /dev/tty: the pty must be the caller's controlling terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    exec_ = subprocess.Popen(rt.argv("exec", "--process", str(tmp_path / "process.json"), cid),
+                             stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every slave end closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert exec_.wait(10) == 4, output
+    lines = output.decode().replace("\r", "").split("\n")
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "stdin-is-a-tty", output
+    detached = rt("exec", "-d", "-t", cid, "true")
+    assert detached.returncode != 0 and "console" in detached.stderr.lower(), detached.stderr

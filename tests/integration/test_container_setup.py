@@ -354,9 +354,17 @@ def test_args_are_passed_unchanged(runtime, bundle):
 
 
 def test_env_is_exactly_the_configs(runtime, bundle):
-    bundle.process["env"] = ["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY="]
+    bundle.process["env"] = ["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY=", "HOME=/somewhere"]
     out = runtime.output(bundle, ["cat", "/proc/self/environ"])
-    assert out.split("\0")[:-1] == ["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY="]
+    assert out.split("\0")[:-1] == ["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY=", "HOME=/somewhere"]
+
+
+@pytest.mark.parametrize("uid, home", [(0, "/root"), (1000, "/home/user"), (4242, "/")])
+def test_home_when_env_has_none(ocirun_and_runc, bundle, uid, home):
+    """runc's rule: the user's home in the container's /etc/passwd, or /."""
+    bundle.process["env"] = ["PATH=/bin:/usr/bin"]
+    bundle.process["user"] = {"uid": uid, "gid": uid}
+    assert ocirun_and_runc.output(bundle, sh("echo $HOME")).strip() == home
 
 
 def test_cwd_is_created_and_entered(runtime, bundle):

@@ -255,15 +255,16 @@ def test_init_environment_holds_nothing_of_the_callers(runtime, bundle, monkeypa
     with open(f"/proc/{init_pid(runtime, cid)}/environ", "rb") as f:
         environ = [entry.decode() for entry in f.read().split(b"\0") if entry]
     assert value not in " ".join(environ)
-    assert environ == (bundle.process["env"] if waits_as == "helper" else []), environ
+    expected = bundle.process["env"] + ["HOME=/root"]  # HOME as runc gives it, from /etc/passwd
+    assert environ == (expected if waits_as == "helper" else []), environ
     runtime.delete(cid, force=True)
 
 
 def test_user_process_gets_exactly_process_env(runtime, bundle, monkeypatch):
     name, value = SECRET.split("=")
     monkeypatch.setenv(name, value)
-    bundle.process["env"] = ["PATH=/bin:/usr/bin", "ONLY=this"]
-    assert sorted(runtime.output(bundle, ["env"]).split()) == ["ONLY=this", "PATH=/bin:/usr/bin"]
+    bundle.process["env"] = ["PATH=/bin:/usr/bin", "ONLY=this", "HOME=/"]
+    assert sorted(runtime.output(bundle, ["env"]).split()) == ["HOME=/", "ONLY=this", "PATH=/bin:/usr/bin"]
 
 
 # --- a racing mount destination (CVE-2021-30465) -----------------------------------------
@@ -513,3 +514,16 @@ def test_create_killed_at_any_point_leaves_nothing_after_delete_force(runtime, b
                    what=f"nothing left of a create killed at {delay} ({leftovers(runtime, cid)})")
     subprocess.run(["pkill", "-f", str(hook)], check=False)
     assert open("/proc/self/mountinfo").read().count("\n") == mounts_before
+
+
+def test_no_pivot_leaves_no_bare_proc_to_mount_from(attacked, bundle):
+    # Under --no-pivot's chroot the host's /proc stays in the container's
+    # mount namespace; while a whole procfs mount is there, a process
+    # root in a user namespace of its own may mount a fresh, unmasked one.
+    bundle.process["capabilities"]["bounding"].append("CAP_SETFCAP")
+    bundle.process["capabilities"]["permitted"].append("CAP_SETFCAP")
+    bundle.set_args(["unshare", "-mrpf", "sh", "-c", "mount -t proc none /proc && echo MOUNTED"])
+    result = attacked.run(attacked.new_id(), bundle, "--no-pivot")
+    assert "MOUNTED" not in result.stdout
+    assert result.returncode != 0
+    assert "ermission denied" in result.stdout + result.stderr, result.stdout + result.stderr

@@ -37,7 +37,8 @@ def root_fd(root):
 
 def mount_config(root_fd, raw_mounts, bundle="/bundle"):
     mounts = tuple(Mount(m) for m in raw_mounts)
-    rootfs.mount_all(root_fd, mounts, parse_mounts(mounts), bundle, None, (None, False), {})
+    rootfs.make_readonly_later(rootfs.mount_all(root_fd, mounts, parse_mounts(mounts), bundle, None,
+                                                (None, False), {}))
 
 
 def test_masked_paths_a_tmpfs_over_a_directory_the_null_device_over_a_file(root, fake, root_fd):
@@ -153,3 +154,22 @@ def test_devices_in_a_user_namespace_are_the_hosts_nodes_bound(root, fake, root_
     devices.make_node(root_fd, "/dev/null", "c", 1, 3, 0o666, 0, 0, True)
     assert fake.calls == [("mkdir", "/dev", 0o755), ("open_tree", "/dev/null"), ("file", "/dev/null", 0),
                           ("move_mount", "clone of /dev/null", "/dev/null")]
+
+
+def test_a_read_only_tmpfs_is_made_read_only_after_what_goes_inside_it(root, fake, root_fd):
+    """runc's order: a read-only /dev gets its submounts first (and, in the
+    init, its device nodes), and is remounted read-only last."""
+    mounts = tuple(Mount(m) for m in [
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "nosuid", "mode=755"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid"]},
+    ])
+    later = rootfs.mount_all(root_fd, mounts, parse_mounts(mounts), "/bundle", None, (None, False), {})
+    devices.make_node(root_fd, "/dev/null", "c", 1, 3, 0o666, 0, 0, False)
+    rootfs.make_readonly_later(later)
+    assert ("fsmount", "new tmpfs", _sys.MOUNT_ATTR_NOSUID) in fake.calls  # writable for now
+    order = [c[:3] for c in fake.calls if c[0] in ("move_mount", "mknod", "mount")]
+    assert order == [("move_mount", "new tmpfs", "/dev"), ("move_mount", "new devpts", "/dev/pts"),
+                     ("mknod", "/dev/null", "c"),
+                     ("mount", None, "new tmpfs")]
+    remount = fake.calls[-1]
+    assert remount[4] == _sys.MS_REMOUNT | _sys.MS_RDONLY | _sys.MS_NOSUID and remount[5] == "mode=755"

@@ -1,0 +1,189 @@
+"""Behaviours where the runtime spec is silent and callers rely on what runc
+does: each found by running runc's own integration suite (v1.1.5) or by
+driving both runtimes with the same config.  Each test runs with ocirun and
+with runc 1.1.5 (`ocirun_and_runc`), so that a test that cannot fail is
+caught; the few that are ocirun's alone say why.
+"""
+import json
+import os
+
+import pytest
+
+from helpers import sh, wait_for_file
+
+
+def run_output(rt, bundle, *options):
+    result = rt.run(rt.new_id(), bundle, *options)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+# --- mounts ---------------------------------------------------------------
+
+def test_tmpfs_takes_the_mode_of_the_directory_it_covers(ocirun_and_runc, bundle):
+    os.mkdir(os.path.join(bundle.rootfs, "covered"))
+    os.chmod(os.path.join(bundle.rootfs, "covered"), 0o712)
+    bundle.add_mount("/covered", "tmpfs", type="tmpfs", options=["nosuid"])
+    bundle.add_mount("/made", "tmpfs", type="tmpfs", options=["nosuid"])  # the kernel's 1777
+    bundle.add_mount("/chosen", "tmpfs", type="tmpfs", options=["mode=750"])
+    bundle.set_args(["stat", "-c", "%a", "/covered", "/made", "/chosen"])
+    assert run_output(ocirun_and_runc, bundle).split() == ["712", "1777", "750"]
+
+
+def test_read_only_dev_gets_its_submounts_and_nodes_first(ocirun_and_runc, bundle):
+    dev = next(m for m in bundle.config["mounts"] if m["destination"] == "/dev")
+    dev["options"].append("ro")
+    bundle.set_args(sh("test -c /dev/null && test -d /dev/pts && grep -c ' /dev/pts ' /proc/mounts"
+                       " && touch /dev/file 2>&1; echo done"))
+    output = run_output(ocirun_and_runc, bundle)
+    assert output.startswith("1\n") and "Read-only file system" in output, output
+
+
+# --- the process ----------------------------------------------------------
+
+def test_cwd_is_entered_before_the_user_is_switched(ocirun_and_runc, bundle):
+    private = os.path.join(bundle.rootfs, "private")
+    os.mkdir(private, 0o700)  # root's; user 1000 may not enter it
+    bundle.process["cwd"] = "/private"
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.set_args(sh("echo $PWD; id -u; ls . 2>&1 >/dev/null | grep -c 'Permission denied'"))
+    assert run_output(ocirun_and_runc, bundle).split() == ["/private", "1000", "1"]
+
+
+def test_missing_cwd_is_made(ocirun_and_runc, bundle):
+    bundle.process["cwd"] = "/made/for/me"
+    bundle.set_args(["pwd"])
+    assert run_output(ocirun_and_runc, bundle) == "/made/for/me\n"
+
+
+def test_exec_process_leads_its_own_process_group(runtime, bundle):
+    # ocirun's own: runc leaves an exec'd process in the caller's group, which
+    # lies outside the container's pid namespace (getpgrp() returns 0 there)
+    # and job control in the container breaks; ocirun gives it its own.
+    cid = runtime.new_id()
+    runtime.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    result = runtime.ok("exec", cid, "sh", "-c", "read pid comm state ppid pgrp rest < /proc/$$/stat;"
+                        " echo $pid $pgrp")
+    pid, pgrp = result.stdout.split()
+    assert pid == pgrp and pgrp != "0"
+
+
+def test_sysctl_domainname_equal_to_the_field_is_accepted(ocirun_and_runc, bundle):
+    bundle.config["domainname"] = "example.test"
+    bundle.linux["sysctl"] = {"kernel.domainname": "example.test"}
+    bundle.set_args(["cat", "/proc/sys/kernel/domainname"])
+    assert run_output(ocirun_and_runc, bundle) == "example.test\n"
+
+
+# --- hooks ----------------------------------------------------------------
+
+def test_in_container_hooks_run_from_the_containers_root(ocirun_and_runc, bundle, host_dir):
+    rootfs = os.path.realpath(bundle.rootfs)
+    bundle.bind("/out", str(host_dir))
+    bundle.config["hooks"] = {
+        # before the pivot: the rootfs is where the container's / will be
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"pwd > {host_dir}/create"]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "pwd > /out/start"]}],
+    }
+    bundle.set_args(["true"])
+    run_output(ocirun_and_runc, bundle)
+    assert (host_dir / "create").read_text() == rootfs + "\n"
+    assert (host_dir / "start").read_text() == "/\n"
+
+
+def test_runtime_hooks_without_env_get_the_runtimes_environment(ocirun_and_runc, bundle, host_dir,
+                                                                 monkeypatch):
+    monkeypatch.setenv("OCIRUN_TEST_HOOK_VAR", "from-the-caller")
+    bundle.config["hooks"] = {
+        "prestart": [{"path": "/bin/sh",
+                      "args": ["sh", "-c", f"echo $OCIRUN_TEST_HOOK_VAR > {host_dir}/plain"]}],
+        "poststop": [{"path": "/bin/sh", "env": ["ONLY=this"],
+                      "args": ["sh", "-c", f"echo ${{OCIRUN_TEST_HOOK_VAR:-unset}} $ONLY > {host_dir}/given"]}],
+    }
+    bundle.set_args(["true"])
+    run_output(ocirun_and_runc, bundle)
+    assert (host_dir / "plain").read_text() == "from-the-caller\n"
+    assert (host_dir / "given").read_text() == "unset this\n"
+
+
+# --- the CLI --------------------------------------------------------------
+
+def test_run_keep_leaves_the_stopped_container(ocirun_and_runc, bundle):
+    cid = ocirun_and_runc.new_id()
+    result = ocirun_and_runc.run(cid, bundle.set_args(sh("exit 3")), "--keep")
+    assert result.returncode == 3
+    assert ocirun_and_runc.status(cid) == "stopped"
+    ocirun_and_runc.ok("delete", cid)
+    assert cid not in ocirun_and_runc.list_ids()
+
+
+def test_unusable_log_path_fails(ocirun_and_runc, bundle, tmp_path):
+    cid = ocirun_and_runc.new_id()
+    result = ocirun_and_runc("--log", str(tmp_path / "no" / "such" / "dir" / "log"),
+                             "run", "--bundle", bundle.set_args(["true"]), cid)
+    assert result.returncode != 0
+    assert cid not in ocirun_and_runc.list_ids()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_debug_writes_debug_lines_to_the_log(ocirun_and_runc, bundle, tmp_path, log_format):
+    log = tmp_path / "log"
+    result = ocirun_and_runc("--debug", "--log", str(log), "--log-format", log_format,
+                             "run", "--bundle", bundle.set_args(["true"]), ocirun_and_runc.new_id())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = log.read_text().splitlines()
+    assert lines
+    if log_format == "json":
+        entries = [json.loads(line) for line in lines]
+        assert all({"level", "msg", "time"} <= set(entry) for entry in entries)
+        assert any(entry["level"] == "debug" for entry in entries)
+    else:
+        assert any(line.startswith('time="') and " level=debug msg=" in line for line in lines), lines
+
+
+def test_debug_without_log_writes_to_stderr(ocirun_and_runc, bundle):
+    result = ocirun_and_runc("--debug", "run", "--bundle", bundle.set_args(["echo", "out"]),
+                             ocirun_and_runc.new_id())
+    assert result.returncode == 0 and result.stdout == "out\n"
+    assert "level=debug" in result.stderr
+
+
+def test_default_config_runs_without_a_warning(ocirun_and_runc, tmp_path, bundle):
+    # runc's `spec` raises ambient capabilities that are not inheritable:
+    # runc skips them silently, so must ocirun (a line on stderr is read as
+    # the container's output by callers that merge the two)
+    spec_dir = tmp_path / "spec"
+    spec_dir.mkdir()
+    ocirun_and_runc.ok("spec", cwd=str(spec_dir))
+    config = json.loads((spec_dir / "config.json").read_text())
+    bundle.process["capabilities"] = config["process"]["capabilities"]
+    result = ocirun_and_runc.run(ocirun_and_runc.new_id(), bundle.set_args(["echo", "out"]))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "out\n", "")
+
+
+@pytest.mark.parametrize("command", ["checkpoint", "restore", "exec", "run", "events", "update"])
+def test_command_help_exits_0(ocirun_and_runc, command):
+    result = ocirun_and_runc(command, "--help")
+    assert result.returncode == 0
+    assert command in result.stdout and "usage" in result.stdout.lower()
+
+
+def test_unknown_command_and_flag_exit_as_runc_does(ocirun_and_runc):
+    command = ocirun_and_runc("no-such-command")
+    assert command.returncode == 3 and "no-such-command" in command.stderr
+    flag = ocirun_and_runc("state", "--no-such-flag", "x")
+    assert flag.returncode == 1 and "no-such-flag" in flag.stderr
+
+
+def test_exec_failures_of_the_runtime_exit_255(ocirun_and_runc, bundle):
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    assert rt("exec", cid, "sh", "-c", "exit 7").returncode == 7  # the process's own status
+    assert rt("exec", cid, "/no/such/program").returncode == 255
+    rt.ok("pause", cid)
+    try:
+        assert rt("exec", cid, "true").returncode == 255  # --ignore-paused: test_exec.py
+    finally:
+        rt.ok("resume", cid)
