@@ -582,6 +582,16 @@ def run_cli(argv):
         return 255 if command == "exec" else 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # A bug, not bad input (that is an OcirunError naming the field): one
+        # line still, the traceback for --debug, and what was made is undone
+        # on the way here as for any other failure.
+        import traceback
+        log.debug("".join(traceback.format_exception(e)))
+        message = f"internal error: {type(e).__name__}: {e} (a bug in ocirun: please report it)"
+        log.error(message)
+        sys.stderr.write(f"ocirun: {message}\n")
+        return 255 if command == "exec" else 1
 
 
 def _describe_os_error(error):

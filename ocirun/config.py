@@ -376,6 +376,7 @@ def load(bundle):
         raise ConfigError(f"config.json: not valid JSON: {e}") from None
     accept_file_type_bits(raw)
     validate_with_runc_extensions(raw)
+    check_beyond_schema(raw)
     check_supported(raw)
     config = Config(raw, bundle)
     check_consistent(config)
@@ -544,6 +545,51 @@ def with_bind_mount(config, source, destination, options, env=()):
     kept = tuple(e for e in config.process.env if e.split("=", 1)[0] not in names)
     process = config.process.replacing(env=kept + tuple(env))
     return config.replacing(mounts=config.mounts + (mount,), process=process)
+
+
+# members runtime-spec v1.3.0 calls REQUIRED and its schema does not
+_REQUIRED_MEMBERS = (
+    (("root",), "path"),
+    (("linux", "memoryPolicy"), "mode"),
+    (("linux", "personality"), "domain"),
+)
+_CLOCKS = ("boottime", "monotonic")
+
+
+def check_beyond_schema(raw):
+    """What the schema lets through and the spec or the kernel does not:
+    REQUIRED members it leaves optional, clocks it does not name, and NUL in
+    a string (every string but an annotation reaches the kernel as a C string)."""
+    for parents, member in _REQUIRED_MEMBERS:
+        value = raw
+        for key in parents:
+            value = value.get(key) if isinstance(value, dict) else None
+        if (value is not None or parents == ("root",)) and not (isinstance(value, dict) and member in value):
+            raise ConfigError(f"config.json: {'.'.join(parents + (member,))}: required")
+    offsets = raw.get("linux", {}).get("timeOffsets", {})
+    for clock, offset in offsets.items():
+        if clock not in _CLOCKS or not isinstance(offset, dict):
+            raise ConfigError(f"config.json: linux.timeOffsets.{clock}: not a clock offset "
+                              f"({' or '.join(_CLOCKS)}, an object)")
+    where = _path_of_nul({key: value for key, value in raw.items() if key != "annotations"}, "")
+    if where is not None:
+        raise ConfigError(f"config.json: {where}: contains a NUL byte")
+
+
+def _path_of_nul(value, where):
+    """The path (linux.cgroupsPath, mounts[2].source...) of the first string
+    holding a NUL, keys included, or None."""
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        inner = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else key
+        if isinstance(key, str) and "\0" in key:
+            return inner
+        found = _path_of_nul(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def check_supported(raw):

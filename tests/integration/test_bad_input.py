@@ -244,3 +244,19 @@ def test_run_failure_leaves_nothing(runtime, bundle, tmp_path):
     bundle.bind("/data", missing)
     cid = runtime.new_id()
     assert_clean_failure(runtime, runtime.run(cid, bundle), cid, missing)
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda c: c["linux"].update(memoryPolicy={}), "linux.memoryPolicy.mode: required"),
+    (lambda c: c["linux"].update(personality={}), "linux.personality.domain: required"),
+    (lambda c: c.pop("root"), "root.path: required"),
+    (lambda c: c["linux"].update(cgroupsPath="/a\0b"), "linux.cgroupsPath: contains a NUL byte"),
+    (lambda c: c["process"]["env"].append("A=\0"), "process.env[2]: contains a NUL byte"),
+    (lambda c: c["linux"].update(timeOffsets={"realtime": {"secs": 1}}), "linux.timeOffsets.realtime"),
+])
+def test_what_the_schema_lets_through_is_named(runtime, bundle, edit, named):
+    """Each of these once ended in a Python traceback (KeyError, ValueError:
+    embedded null byte, AttributeError)."""
+    edit(bundle.config)
+    cid = runtime.new_id()
+    assert_clean_failure(runtime, runtime("create", "--bundle", bundle, cid), cid, named)

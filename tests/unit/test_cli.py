@@ -104,3 +104,14 @@ def test_exec_flags_repeat():
 def test_checkpoint_says_it_is_not_supported(capsys):
     assert cli.run_cli(["checkpoint", "--image-path", "/x", "id"]) == 1
     assert "no CRIU support yet" in capsys.readouterr().err
+
+
+def test_a_bug_is_one_line_not_a_traceback(monkeypatch, capfd, tmp_path):
+    def broken(args, container_class):
+        return {}["mode"]
+    monkeypatch.setitem(cli.HANDLERS, "state", broken)
+    assert cli.run_cli(["--root", str(tmp_path), "state", "x"]) == 1
+    err = capfd.readouterr().err
+    assert err == "ocirun: internal error: KeyError: 'mode' (a bug in ocirun: please report it)\n"
+    assert cli.run_cli(["--root", str(tmp_path), "--debug", "state", "x"]) == 1
+    assert "Traceback" in capfd.readouterr().err  # --debug shows where
