@@ -66,6 +66,7 @@ FLAG_HELP = {
     "--apparmor": "the AppArmor profile", "--process-label": "the SELinux label",
     "--tty": "give the process a pty (relayed in the foreground, or sent to --console-socket)",
     "--ignore-paused": "exec even in a paused container",
+    "--cgroup": "join a sub-cgroup of the container's: PATH, or CONTROLLER[,...]:PATH on v1; repeatable",
 }
 
 FLAG, VALUE, NUMBER, LIST = "flag", "value", "number", "list"  # LIST: repeatable, values collected
@@ -136,11 +137,12 @@ COMMANDS = {
               "--apparmor": ("apparmor", VALUE), "--process-label": ("process_label", VALUE),
               "--tty": ("tty", FLAG), "-t": ("tty", FLAG), "--console-socket": ("console_socket", VALUE),
               "--detach": ("detach", FLAG), "-d": ("detach", FLAG), "--pid-file": ("pid_file", VALUE),
-              "--preserve-fds": ("preserve_fds", NUMBER), "--ignore-paused": ("ignore_paused", FLAG)},
+              "--preserve-fds": ("preserve_fds", NUMBER), "--ignore-paused": ("ignore_paused", FLAG),
+              "--cgroup": ("cgroup", LIST)},
              {"process": None, "cwd": None, "env": [], "user": None, "additional_gids": [], "cap": [],
               "no_new_privs": False, "apparmor": None, "process_label": None, "tty": False,
               "console_socket": None, "detach": False, "pid_file": None, "preserve_fds": 0,
-              "ignore_paused": False},
+              "ignore_paused": False, "cgroup": []},
              ("id", "args*")),
     "ps": ({"--format": ("format", VALUE), "-f": ("format", VALUE)}, {"format": "table"}, ("id", "ps_args*")),
 }
@@ -422,7 +424,8 @@ def cmd_exec(args, container_cls):
     else:
         process = container.exec_process(exec_flags(args))
     return container.exec(process, detach=args.detach, pid_file=args.pid_file, preserve_fds=args.preserve_fds,
-                          console_socket=args.console_socket, ignore_paused=args.ignore_paused)
+                          console_socket=args.console_socket, ignore_paused=args.ignore_paused,
+                          sub_cgroups=args.cgroup)
 
 
 def exec_flags(args):

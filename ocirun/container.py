@@ -172,10 +172,11 @@ class Container:
         return config_module.exec_process_from_flags(self._saved_config_text(), flags)
 
     def exec(self, process, detach=False, pid_file=None, preserve_fds=0, console_socket=None,
-             ignore_paused=False):
+             ignore_paused=False, sub_cgroups=()):
         """Start `process` (a config.Process; config.exec_process makes one)
         in the container's namespaces and cgroup (runc exec).  Returns 0 once
-        it runs with detach, else its exit status (128+N when killed by N)."""
+        it runs with detach, else its exit status (128+N when killed by N).
+        sub_cgroups: exec --cgroup's values, sub-cgroups to join instead."""
         from ocirun import _sys
         from ocirun.process import execute
         from ocirun.process.plan import Options, prepare_exec
@@ -188,7 +189,8 @@ class Container:
         # (CRI-O runs a terminal exec so, on a pty of its own)
         keep_console = not detach and not console_socket
         options = Options(preserve_fds=preserve_fds, console_socket=console_socket,
-                          keep_console=keep_console, seccomp_cache=self.store.seccomp_cache_directory())
+                          keep_console=keep_console, seccomp_cache=self.store.seccomp_cache_directory(),
+                          sub_cgroups=self._cgroup().sub_cgroups(sub_cgroups))
         plan = prepare_exec(self.id, config, process, self.record.pid, self.record.rootfs, options)
         if not detach:
             # the new process's parent exits once it has forked it: as subreaper we inherit it

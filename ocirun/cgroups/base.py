@@ -173,23 +173,61 @@ class Manager:
                 raise OcirunError(f"cgroup {self.path}: not frozen within {timeout:g}s")
             time.sleep(0.001)
 
-    def join(self, pid):
-        for directory in self.directories():
+    def join(self, pid, within=()):
+        """Move pid into the cgroup, in every hierarchy; within: sub-cgroups
+        to join instead, as sub_cgroups() gives them (exec --cgroup)."""
+        subs = dict(within)
+        default = subs.pop("*", "")
+        for name, mount in self.mounts.items():
+            directory = os.path.join(mount, self.path.lstrip("/"), subs.get(name, default)).rstrip("/")
             path = os.path.join(directory, "cgroup.procs")
             try:
                 with open(path, "w") as f:
                     f.write(str(pid))
             except OSError as e:
+                if within:  # runc's words, which scripts match
+                    raise OcirunError(f"adding pid {pid} to cgroups: open {path}: "
+                                      f"{e.strerror[0].lower()}{e.strerror[1:]}") from None
                 raise OcirunError(f"move process {pid} into cgroup {directory}: {e.strerror}") from None
 
-    def pids(self):
-        """Every process in the container's cgroup."""
-        for directory in self.directories():
-            try:
-                with open(os.path.join(directory, "cgroup.procs")) as f:
-                    return [int(line) for line in f if line.strip()]
-            except FileNotFoundError:
+    def sub_cgroups(self, specs):
+        """exec --cgroup's values, PATH or (v1) CONTROLLER[,CONTROLLER]:PATH,
+        each a path below the container's cgroup, as ((hierarchy, path), ...);
+        hierarchy "*" for every one not named."""
+        within = {}
+        for spec in specs:
+            controllers, _, path = spec.rpartition(":")
+            cleaned = os.path.normpath(path or "/").lstrip("/")
+            if cleaned == ".." or cleaned.startswith("../"):
+                raise OcirunError(f"exec --cgroup: {path} is not a sub cgroup path")
+            cleaned = "" if cleaned == "." else cleaned
+            if not controllers:
+                within["*"] = cleaned
                 continue
+            for controller in controllers.split(","):
+                hierarchy = next((name for name in self.mounts
+                                  if name != "unified" and controller in name.split(",")), None)
+                if hierarchy is None:
+                    raise OcirunError(f"exec --cgroup {spec}: unknown controller {controller!r}"
+                                      + (" (cgroup v2 has one hierarchy: give a path alone)"
+                                         if list(self.mounts) == ["unified"] else ""))
+                within[hierarchy] = cleaned
+        return tuple(sorted(within.items()))
+
+    def pids(self):
+        """Every process in the container's cgroup and its sub-cgroups (exec
+        --cgroup, or made by the container) of the first hierarchy that has it."""
+        for directory in self.directories():
+            if not os.path.isdir(directory):
+                continue
+            pids = []
+            for subdirectory, _, _ in os.walk(directory):
+                try:
+                    with open(os.path.join(subdirectory, "cgroup.procs")) as f:
+                        pids += [int(line) for line in f if line.strip()]
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+            return pids
         return []
 
     def signal_all(self, signum):
@@ -200,8 +238,8 @@ class Manager:
                 pass
 
     def destroy(self, timeout=5.0):
-        """Remove the container's cgroup from every hierarchy, deepest level only:
-        shared parents such as /ocirun stay."""
+        """Remove the container's cgroup, sub-cgroups included, from every
+        hierarchy: shared parents such as /ocirun stay."""
         if not self.owned:
             return
         if self.shared:  # what is empty goes; where others' processes are, they and it stay
@@ -213,20 +251,26 @@ class Manager:
             return
         deadline = time.monotonic() + timeout
         for directory in self.directories():
-            while True:
-                try:
-                    os.rmdir(directory)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise
-                    # processes still exiting: make sure they are going, then retry
-                    self.signal_all(SIGKILL)
-                    time.sleep(0.01)
+            # sub-cgroups first, deepest first: rmdir takes only an empty cgroup
+            levels = [sub for sub, _, _ in os.walk(directory, topdown=False)] or [directory]
+            for level in levels:
+                self._remove_when_empty(level, deadline)
         if self.created_from:
             self._remove_created_parents()
+
+    def _remove_when_empty(self, directory, deadline):
+        while True:
+            try:
+                os.rmdir(directory)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+                # processes still exiting: make sure they are going, then retry
+                self.signal_all(SIGKILL)
+                time.sleep(0.01)
 
     def _remove_created_parents(self):
         """The parents create() made for this path, deepest first, where empty:

@@ -134,6 +134,15 @@ def _block_io_writes(block_io):
     return out
 
 
+def _rt_share(directory):
+    """A cgroup's real-time budget as runtime/period; None when unlimited (-1)."""
+    runtime = int(_read(os.path.join(directory, "cpu.rt_runtime_us")))
+    if runtime < 0:
+        return None
+    from fractions import Fraction
+    return Fraction(runtime, int(_read(os.path.join(directory, "cpu.rt_period_us"))))
+
+
 class CgroupfsV1(Manager):
     """The cgroupfs driver on a cgroup v1 host, hybrid ones included: a
     controller's files are in the v1 hierarchy that carries it, or, for a
@@ -172,6 +181,44 @@ class CgroupfsV1(Manager):
         on_unified = {controller for controller, *_ in planned if controller in self.hybrid_controllers()}
         if on_unified:
             self._enable_controllers(on_unified, unified_keys)
+        rt = {name: value for _, name, value, _ in planned if name in ("cpu.rt_runtime_us", "cpu.rt_period_us")}
+        if rt.get("cpu.rt_runtime_us", 0) > 0:
+            self._make_room_for_rt_runtime(rt["cpu.rt_runtime_us"], rt.get("cpu.rt_period_us"))
+
+    def _make_room_for_rt_runtime(self, runtime, period):
+        """The kernel refuses a real-time budget that the parent cannot hold,
+        and a cgroup made by mkdir holds none: raise each ancestor below the
+        hierarchy's root (ocirun's /ocirun among them) to what its children
+        then need, as crun does.  Budgets are compared as runtime/period.
+        What is given to an ancestor stays there after delete, for the next."""
+        from fractions import Fraction  # only here: it is slow to import
+        directory = self.directory("cpu")
+        if directory is None or not os.path.exists(os.path.join(directory, "cpu.rt_runtime_us")):
+            return  # the write itself names what is missing
+        root = next(m for name, m in self.mounts.items() if "cpu" in name.split(","))
+        if period is None:
+            period = int(_read(os.path.join(directory, "cpu.rt_period_us")))
+        share = Fraction(runtime, period)
+        raised, child = [], directory
+        while os.path.dirname(child) != root.rstrip("/") and child != root:
+            ancestor = os.path.dirname(child)
+            held = _rt_share(ancestor)
+            if held is None:
+                break  # unlimited
+            siblings = sum((_rt_share(os.path.join(ancestor, entry.name)) or 0 for entry in os.scandir(ancestor)
+                            if entry.is_dir() and entry.path != child), Fraction(0))
+            needed = siblings + share
+            if held >= needed:
+                break  # enough here, and so above
+            ancestor_period = int(_read(os.path.join(ancestor, "cpu.rt_period_us")))
+            raised.append((ancestor, -(-needed.numerator * ancestor_period // needed.denominator)))
+            share, child = needed, ancestor
+        for ancestor, value in reversed(raised):  # a parent before its children
+            try:
+                _write(os.path.join(ancestor, "cpu.rt_runtime_us"), str(value))
+            except OSError as e:
+                raise OcirunError(f"config.json: linux.resources.cpu.realtimeRuntime: make room for it in "
+                                  f"{ancestor}: write {value} to cpu.rt_runtime_us: {e.strerror}") from None
 
     def apply_device_rules(self, configured):
         """linux.resources.devices: the devices controller's files."""

@@ -193,7 +193,7 @@ def _process_born(plan, cgroup, parent_end, pid):
     network devices; it waits for CGROUP_JOINED before it reports ready."""
     if plan.parent_joins_cgroup and not cgroup.places_stage_a:
         try:
-            cgroup.join(pid)
+            cgroup.join(pid, plan.options.sub_cgroups)
         except OcirunError:
             _raise_the_childs_own_error(parent_end, pid)
             raise

@@ -14,12 +14,14 @@ from ocirun.state import CREATING, RUNNING
 class Options(Frozen):
     """The command's options that change what the child does."""
     __slots__ = ("no_pivot", "no_new_keyring", "preserve_fds", "console_socket", "keep_console",
-                 "seccomp_cache")
+                 "seccomp_cache", "sub_cgroups")
 
     def __init__(self, no_pivot=False, no_new_keyring=False, preserve_fds=0, console_socket=None,
-                 keep_console=False, seccomp_cache=None):
+                 keep_console=False, seccomp_cache=None, sub_cgroups=()):
+        # sub_cgroups: exec --cgroup, as cgroups.base.Manager.sub_cgroups gives it
         self._set(no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-                  console_socket=console_socket, keep_console=keep_console, seccomp_cache=seccomp_cache)
+                  console_socket=console_socket, keep_console=keep_console, seccomp_cache=seccomp_cache,
+                  sub_cgroups=sub_cgroups)
 
 
 class LaunchPlan(Frozen):

@@ -141,3 +141,45 @@ def test_preserve_fds(runtime, running, tmp_path):
     assert exec_with_fd3("--preserve-fds", "1", running, "sh", "-c", "echo through-fd3 >&3").returncode == 0
     assert exec_with_fd3(running, "sh", "-c", "echo leaked >&3").returncode != 0
     assert out.read_text() == "through-fd3\n"
+
+
+def test_exec_into_sub_cgroups(ocirun_and_runc, bundle):
+    """exec --cgroup PATH (every hierarchy) or CONTROLLERS:PATH (v1): a
+    sub-cgroup of the container's, never above it, never made."""
+    import uuid
+
+    from helpers import CGROUP_ROOT, unified_only
+    rt = ocirun_and_runc
+    path = f"/oci-test-sub-{uuid.uuid4().hex[:8]}"
+    bundle.linux["cgroupsPath"] = path
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "100"]), "-d")
+    hierarchies = [""] if unified_only() else ["memory", "cpu", "pids"]
+    made = [os.path.join(CGROUP_ROOT, h, path.lstrip("/"), "sub") for h in hierarchies]
+    try:
+        for directory in made:
+            os.mkdir(directory)
+        result = rt("exec", "--cgroup", "..", cid, "true")
+        assert result.returncode != 0 and " .. is not a sub cgroup path" in result.stderr, result.stderr
+        result = rt("exec", "--cgroup", "nonexistent", cid, "true")
+        assert result.returncode != 0 and "/nonexistent/cgroup.procs: no such file" in result.stderr
+        own = rt.ok("exec", "--cgroup", "/", cid, "cat", "/proc/self/cgroup").stdout
+        assert "/sub" not in own
+        if unified_only():
+            inside = rt.ok("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup").stdout
+            assert inside == f"0::{path}/sub\n"
+        else:
+            assert "unknown controller" in rt("exec", "--cgroup", "whaaat:/", cid, "true").stderr
+            inside = rt.ok("exec", "--cgroup", "memory:sub", "--cgroup", "pids:sub", cid,
+                           "cat", "/proc/self/cgroup").stdout.splitlines()
+            controllers_in_sub = {line.split(":")[1] for line in inside if line.endswith(f"{path}/sub")}
+            assert controllers_in_sub == {"memory", "pids"}, inside
+        # delete --force reaches what lives in a sub-cgroup, and removes it
+        rt.ok("exec", "-d", "--cgroup", "sub" if unified_only() else "memory:sub", cid, "sleep", "100")
+        rt.delete(cid, force=True)
+        assert not any(os.path.exists(os.path.dirname(d)) for d in made)
+    finally:
+        rt("delete", "--force", cid)
+        for directory in made:
+            if os.path.isdir(directory):
+                os.rmdir(directory)

@@ -32,6 +32,28 @@ def test_real_time_policy_error_comes_from_the_kernel_after_the_cgroup_move(runt
     assert leftovers(runtime, cid) == []
 
 
+def test_real_time_policy_with_a_real_time_budget(runtime, bundle, v1_cpu_rt):
+    """With linux.resources.cpu.realtimeRuntime the container's cgroup has a
+    budget, and SCHED_FIFO is granted.  runc's cgroup sits right below the
+    root; ocirun's parent (/ocirun) is given the budget its children need.
+    (runc 1.1.5 ignores process.scheduler, so it cannot be the reference.)"""
+    bundle.process["scheduler"] = {"policy": "SCHED_FIFO", "priority": 10}
+    bundle.linux["resources"] = {"cpu": {"realtimeRuntime": 20000, "realtimePeriod": 1000000}}
+    for _ in range(2):  # the second fits beside the first
+        cid = runtime.new_id()
+        runtime.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+        result = runtime("exec", cid, "sh", "-c", f"exec {STAT_NICE_PRIORITY_POLICY}")
+        assert (result.returncode, result.stdout.strip()) == (0, "0 10 1"), result.stderr
+    assert runtime.ok("update", "--cpu-rt-runtime", "30000", cid).returncode == 0
+
+
+@pytest.fixture
+def v1_cpu_rt():
+    import os
+    if not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"):
+        pytest.skip("no v1 cpu controller with real-time group scheduling")
+
+
 @pytest.mark.parametrize("io_priority, expected", [
     ({"class": "IOPRIO_CLASS_BE", "priority": 6}, "best-effort: prio 6"),
     ({"class": "IOPRIO_CLASS_IDLE", "priority": 0}, "idle"),
