@@ -428,7 +428,7 @@ def _launch(store, plan, cgroup, record, pid_file):
         _fifo_path, inherited.fifo_fd = create_fifo(directory)
         if _start_must_watch_exec(config):
             inherited.status_fd = create_status_fifo(directory)
-        launch_init(plan, inherited, result, record, directory)
+        launch_init(plan, inherited, result, record)
         record.pid, record.pid_start_time = result.pid, process_start_time(result.pid)
         record.status, record.hooks = CREATED, _hooks_kept_in_state(config.hooks)
         record.host_mounts = list(plan.host_mount_points) if plan.host_mount_points else None

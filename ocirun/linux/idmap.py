@@ -1,12 +1,15 @@
 """Id-mapped bind mounts: the idmap and ridmap mount options, with the
 mount's own uidMappings/gidMappings or else the container's.
 
-The parent prepares them before it forks, in the runtime's namespaces, where
-it can: open_tree(OPEN_TREE_CLONE) makes a detached copy of the source,
-mount_setattr(MOUNT_ATTR_IDMAP) gives it the mapping of a user namespace made
-for the purpose, and the init, which inherits the fd, attaches it with
-move_mount.  Inside a container's user namespace the init could not idmap a
-host filesystem itself: that takes CAP_SYS_ADMIN over the filesystem's owner.
+The parent makes them, as host root: inside a container's user namespace
+the init could not id-map a host filesystem itself (that takes CAP_SYS_ADMIN
+over the filesystem's owner).  open_tree(OPEN_TREE_CLONE) makes a detached
+copy of the source, mount_setattr(MOUNT_ATTR_IDMAP) gives it the mapping of a
+user namespace (the container's, or one made for the mount's own mappings),
+and the init attaches it with move_mount.  With a user namespace the copy is
+made in the init's mount namespace once it exists, so that it keeps the
+flags the kernel locked there (mountfd.clone_in_mount_namespace_of); without
+one, here before the fork (open_idmapped_trees).
 """
 import os
 

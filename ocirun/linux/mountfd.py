@@ -4,6 +4,7 @@ fsconfig, fsmount), and either is attached with move_mount onto an fd of
 its destination (inroot.py), so that no path is resolved twice."""
 import errno
 import os
+import sys
 
 from ocirun import _sys
 from ocirun.linux import inroot, kernel
@@ -86,11 +87,75 @@ def open_bind_source(mount, options, bundle):
         raise
 
 
+def clone_in_mount_namespace_of(pid, sources):
+    """{index: fd of a detached copy of the source} for each (index, path,
+    recursive, idmap) in `sources` (idmap: None, or (user namespace fd,
+    recursive) to id-map the copy with), made as host root inside pid's
+    mount namespace by a short-lived child of ours (setns would move our
+    own root and cwd).  There the copy comes from the namespace's own
+    mounts, and keeps the flags the kernel locked when it was made for a
+    user namespace: a copy made in ours could be remounted read-write by
+    the container's root.  And host root reaches a source under a
+    directory the container's root may not enter."""
+    import _socket
+    from ocirun.process.channel import fd_rights
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        try:
+            ours.close()
+            _clone_sources_in(pid, sources, theirs, fd_rights)
+        finally:
+            os._exit(0)
+    theirs.close()
+    trees = {}
+    try:
+        for index, path, _, _ in sources:
+            data, ancillary, _, _ = ours.recvmsg(64, _socket.CMSG_SPACE(4))
+            if not data:
+                raise OSError(errno.ESRCH, f"the process cloning mount sources for {pid} failed")
+            got_index, error = map(int, data.split())
+            for _, _, payload in ancillary:
+                trees[got_index] = int.from_bytes(payload[:4], sys.byteorder)
+            if error:
+                what = f"enter the mount namespace of {pid}" if got_index < 0 else f"mount source {path}"
+                raise _sys.SyscallError(error, os.strerror(error), what)
+    except BaseException:
+        for fd in trees.values():
+            os.close(fd)
+        raise
+    finally:
+        ours.close()
+        os.waitpid(child, 0)
+    return trees
+
+
+def _clone_sources_in(pid, sources, sock, fd_rights):
+    """clone_in_mount_namespace_of's child: "INDEX ERRNO" per source, with the copy's fd when 0."""
+    try:
+        namespace = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        _sys.setns(namespace, _sys.CLONE_NEWNS, f"mount namespace of {pid}")
+    except OSError as e:
+        sock.send(f"-1 {e.errno}".encode())
+        return
+    for index, path, recursive, idmap in sources:
+        try:
+            tree = _sys.open_tree(path, _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC
+                                  | (_sys.AT_RECURSIVE if recursive else 0), what=path)
+            if idmap:
+                userns, idmap_recursive = idmap
+                _sys.mount_setattr("", _sys.AT_EMPTY_PATH | (_sys.AT_RECURSIVE if idmap_recursive else 0),
+                                   attr_set=_sys.MOUNT_ATTR_IDMAP, userns_fd=userns, dfd=tree, what=path)
+        except OSError as e:
+            sock.send(f"{index} {e.errno}".encode())
+            return
+        sock.sendmsg([f"{index} 0".encode()], fd_rights(tree))
+        os.close(tree)
+
+
 def open_source_in_parent(mount, options, bundle, root_propagation):
     """The parent's copy of a bind source, for the init to attach: made in the
-    runtime's namespaces, where the init could not
-    (an id mapping; ocirun's own directory, which a user namespace's root
-    cannot enter).  The copy is given the propagation the init's own binds
+    runtime's namespaces, where the init could not (an id mapping).  The copy is given the propagation the init's own binds
     get under `root_propagation`, so that mounts inside the container never
     propagate to the host's peer of the source."""
     tree = open_bind_source(mount, options, bundle)

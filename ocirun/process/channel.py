@@ -13,6 +13,10 @@ one JSON object per packet, each message defined once below.
                                 ◀── InitPid {pid}
                                     exit 0
     move the init into the cgroup
+    (with a user namespace: clone the
+     bind sources in the init's mount
+     namespace; BindSourceFd + fd
+     for each, BIND_SOURCES_SENT) ─────────────────────────────────────▶ (awaited before the mounts)
     CGROUP_JOINED ───────────────────────────────────────────────────▶ (awaited before the steps that
                                                                        need it, and before InitReady)
                                                                       mounts, devices
@@ -49,6 +53,7 @@ from ocirun import jsonio
 USERNS_READY = "userns-ready"
 ID_MAPS_WRITTEN = "id-maps-written"
 CGROUP_JOINED = "cgroup-joined"
+BIND_SOURCES_SENT = "bind-sources-sent"
 RUN_HOOKS = "run-hooks"
 HOOKS_DONE = "hooks-done"
 
@@ -96,6 +101,15 @@ class ConsoleFd:
         self.fd = fd
 
 
+class BindSourceFd:
+    """A detached copy of mounts[index]'s source (SCM_RIGHTS), made by the
+    parent in the init's mount namespace (mountfd.clone_in_mount_namespace_of)."""
+    kind = "bind-source-fd"
+
+    def __init__(self, index, fd=None):
+        self.index, self.fd = index, fd
+
+
 class Signal:
     """One of the messages without a payload (USERNS_READY...)."""
 
@@ -103,7 +117,7 @@ class Signal:
         self.kind = kind
 
 
-_WITH_PAYLOAD = {cls.kind: cls for cls in (InitPid, InitReady, Error, SeccompFd, ConsoleFd)}
+_WITH_PAYLOAD = {cls.kind: cls for cls in (InitPid, InitReady, Error, SeccompFd, ConsoleFd, BindSourceFd)}
 
 
 def fd_rights(fd):
@@ -139,6 +153,9 @@ class Channel:
 
     def send_console_fd(self, fd):
         self._send({"type": ConsoleFd.kind}, fd)
+
+    def send_bind_source_fd(self, index, fd):
+        self._send({"type": BindSourceFd.kind, "index": index}, fd)
 
     def _send(self, fields, fd=None):
         data = jsonio.dumps(fields).encode()

@@ -263,6 +263,8 @@ def await_parent(ctx, kind):
         message = ctx.channel.receive()
         if message is None:
             os._exit(1)  # the parent failed (e.g. a hook): it reports why and kills us
+        if isinstance(message, msg.BindSourceFd):  # a detached copy, for mount_all
+            ctx.inherited.source_trees[message.index] = message.fd
         ctx.received.add(message.kind)
 
 
@@ -317,6 +319,8 @@ def mount_config_mounts(ctx):
     made = None if config.namespace("mount") else ctx.host_mounts_made
     if ctx.plan.mounts_cgroups:  # the container's cgroup directories must exist, with the init in them
         await_parent(ctx, msg.CGROUP_JOINED)
+    if ctx.plan.bind_sources_for_init:
+        await_parent(ctx, msg.BIND_SOURCES_SENT)
     ctx.readonly_later = rootfs.mount_all(
         ctx.root_fd, config.mounts, ctx.plan.mount_options, config.bundle, made,
         (ctx.inherited.cgroup, config.namespace("cgroup") is not None), ctx.inherited.source_trees)

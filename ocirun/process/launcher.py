@@ -28,15 +28,13 @@ class Inherited:
         own = (channel_fd, self.fifo_fd, self.status_fd, self.exec_helper, *self.source_trees.values())
         return {*range(3 + preserve_fds), *(fd for fd in own if fd is not None)}
 
-    def open_for_children(self, plan, state_directory=None):
-        """The sealed helper, and the bind sources the parent must open."""
+    def open_for_children(self, plan):
+        """The sealed helper, and the id-mapped bind sources (idmap.py)."""
         try:
             if getattr(plan, "idmapped_mounts", False):
                 from ocirun.linux import idmap
                 self.source_trees.update(idmap.open_idmapped_trees(plan.config, plan.mount_options,
                                                                    plan.config.bundle))
-            if state_directory and plan.config.namespace("user"):
-                self.source_trees.update(_open_own_sources(plan, state_directory))
             self.exec_helper = sealed_exec.sealed_helper()
         except BaseException:
             self.close_after_fork()
@@ -62,20 +60,6 @@ class Result:
         self.init_mounted = False
 
 
-def _open_own_sources(plan, state_directory):
-    """The binds of ocirun's own directories (the notify socket's), which sit
-    in the root-only state directory: a user namespace's root cannot reach
-    them, so the parent opens them."""
-    from ocirun.linux.mountfd import open_source_in_parent
-    trees = {}
-    own = state_directory.rstrip("/") + "/"
-    for index, (mount, options) in enumerate(zip(plan.config.mounts, plan.mount_options)):
-        if options.is_bind and mount.source.startswith(own):
-            trees[index] = open_source_in_parent(mount, options, plan.config.bundle,
-                                                 plan.config.rootfs_propagation)
-    return trees
-
-
 def fork_child(child_main, *args):
     """Fork the first child, which runs child_main(*args, child_end); returns
     (its pid, the parent's end of the channel)."""
@@ -91,14 +75,14 @@ def fork_child(child_main, *args):
     return pid, parent_end
 
 
-def launch_init(plan, inherited, result, record=None, state_directory=None):
+def launch_init(plan, inherited, result, record=None):
     """create's child side, forked; fills `result` (a Result) and returns
     once the init is ready and in the container's cgroup.  record: the
     container's state ("creating"), saved again as create makes what
     `delete --force` must undo after a kill.  On failure the init (if it got
     that far) is killed, and ChildSetupError carries the failing step."""
     from ocirun.process.init import run_stage_a
-    inherited.open_for_children(plan, state_directory)
+    inherited.open_for_children(plan)
     try:
         if plan.child_joins_cgroup and not inherited.cgroup.places_stage_a:
             create_cgroup(plan, inherited.cgroup, record)
@@ -199,10 +183,47 @@ def _process_born(plan, cgroup, parent_end, pid):
             raise
     if plan.moves_net_devices:
         move_net_devices(plan, pid)
+    if plan.bind_sources_for_init:
+        _send_bind_sources(plan, parent_end, pid)
     try:
         parent_end.signal(msg.CGROUP_JOINED)
     except BrokenPipeError:
         pass  # the process has failed already: its report, or EOF, comes next
+
+
+def _send_bind_sources(plan, parent_end, pid):
+    """The init's bind sources, cloned by us (plan._bind_sources_for_init)."""
+    from ocirun.linux.mountfd import clone_in_mount_namespace_of
+    user_namespaces = []
+    try:
+        sources = []
+        for index, path, recursive, idmap_option in plan.bind_sources_for_init:
+            idmap = None
+            if idmap_option:
+                user_namespaces.append(_user_namespace_for_idmap(plan.config.mounts[index], pid))
+                idmap = (user_namespaces[-1], idmap_option == "ridmap")
+            sources.append((index, path, recursive, idmap))
+        fds = clone_in_mount_namespace_of(pid, sources)
+    finally:
+        for fd in user_namespaces:
+            os.close(fd)
+    try:
+        for index, fd in fds.items():
+            parent_end.send_bind_source_fd(index, fd)
+        parent_end.signal(msg.BIND_SOURCES_SENT)
+    except BrokenPipeError:
+        pass  # the init has failed already: its report, or EOF, comes next
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _user_namespace_for_idmap(mount, pid):
+    """The mount's own mapping's user namespace, or else the container's."""
+    if mount.uid_mappings:
+        from ocirun.linux.idmap import user_namespace_fd
+        return user_namespace_fd(mount.uid_mappings, mount.gid_mappings)
+    return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _init_mounted(plan, result, record):

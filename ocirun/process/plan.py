@@ -5,6 +5,8 @@ schema, in one order (validate), and return a frozen plan: the child side
 reads it, and nothing is assigned to it afterwards.  Where is linux.sysctl
 checked?  In validate, by sysctl.check; likewise for every other field.
 """
+import os
+
 from ocirun import config as config_module
 from ocirun.config import Frozen
 from ocirun.errors import OcirunError
@@ -28,7 +30,8 @@ class LaunchPlan(Frozen):
     """create's plan: the init's steps read it (process/init.py)."""
     __slots__ = ("container_id", "config", "options", "mount_options", "seccomp", "capability_sets",
                  "environ", "warnings", "idmapped_mounts", "mounts_cgroups", "child_joins_cgroup",
-                 "init_waits_for_cgroup", "parent_joins_cgroup", "moves_net_devices", "host_mount_points")
+                 "init_waits_for_cgroup", "parent_joins_cgroup", "moves_net_devices", "host_mount_points",
+                 "bind_sources_for_init")
     # what the parent's loop (launcher.await_child) does differently for create and exec
     makes_cgroup = True  # the parent makes the cgroup while stage A runs
     reports_ready = True  # the init says InitReady, then waits for start
@@ -53,6 +56,7 @@ class ExecPlan(Frozen):
     preserve_fds = LaunchPlan.preserve_fds
     console_socket = LaunchPlan.console_socket
     makes_cgroup = False
+    bind_sources_for_init = ()
     reports_ready = False  # its channel closes on its last exec
     listener_status = RUNNING
 
@@ -75,15 +79,34 @@ def prepare_create(container_id, config, options):
     if not config.namespace("mount"):
         from ocirun.linux.rootfs import host_mount_points as points
         host_mount_points = tuple(points(config.root_path, config.mounts))
+    bind_sources_for_init = _bind_sources_for_init(config, checked["mount_options"])
     plan = object.__new__(LaunchPlan)
     plan._set(container_id=container_id, config=config, options=options, **checked,
-              idmapped_mounts=any(o.idmap for o in checked["mount_options"]), mounts_cgroups=mounts_cgroups,
+              mounts_cgroups=mounts_cgroups,
               child_joins_cgroup=child_joins,
               init_waits_for_cgroup=(config.process.scheduler is not None or config.memory_policy is not None
                                      or mounts_cgroups),
               parent_joins_cgroup=not child_joins, moves_net_devices=bool(config.net_devices),
-              host_mount_points=host_mount_points)
+              host_mount_points=host_mount_points, bind_sources_for_init=bind_sources_for_init,
+              # without a user namespace the parent makes them before the fork (idmap.py)
+              idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]))
     return plan
+
+
+def _bind_sources_for_init(config, mount_options):
+    """((mount index, source path, recursive, idmap option or None), ...):
+    the binds whose source the parent clones for the init, as host root in
+    the init's mount namespace (mountfd.clone_in_mount_namespace_of).  With
+    a user namespace the init mounts as its root, who cannot reach a source
+    under a directory only host root may enter, nor id-map a host
+    filesystem; runc opens bind sources as host root too."""
+    if not (config.namespace("user") and config.namespace("mount")):
+        return ()
+    from ocirun import _sys
+    return tuple((index, os.path.join(config.bundle, mount.source), bool(options.flags & _sys.MS_REC),
+                  options.idmap or None)
+                 for index, (mount, options) in enumerate(zip(config.mounts, mount_options))
+                 if options.is_bind)
 
 
 def prepare_exec(container_id, config, process, init_pid, rootfs, options):

@@ -102,9 +102,11 @@ def test_block_io_weights_under_bfq(runtime, bundle, loop_device):
                                           f"{major}:{minor} 200 to blkio.weight_device: Operation not supported")
 
 
-def test_realtime_runtime_beyond_the_parents_budget_is_named(runtime, bundle):
-    bundle.linux["resources"] = {"cpu": {"realtimeRuntime": 10000}}
-    create_fails_cleanly(runtime, bundle, "linux.resources.cpu.realtimeRuntime: write 10000 to cpu.rt_runtime_us")
+def test_realtime_runtime_beyond_the_hosts_budget_is_named(runtime, bundle):
+    # the root cgroup holds 950000 of each 1000000 us: no parent can be given more
+    bundle.linux["resources"] = {"cpu": {"realtimeRuntime": 990000, "realtimePeriod": 1000000}}
+    create_fails_cleanly(runtime, bundle, "linux.resources.cpu.realtimeRuntime: make room for it in ",
+                         "cpu.rt_runtime_us: Invalid argument")
 
 
 def test_a_value_the_kernel_refuses_names_the_field(runtime, bundle):

@@ -187,3 +187,29 @@ def test_exec_failures_of_the_runtime_exit_255(ocirun_and_runc, bundle):
         assert rt("exec", cid, "true").returncode == 255  # --ignore-paused: test_exec.py
     finally:
         rt.ok("resume", cid)
+
+
+# --- user namespaces ------------------------------------------------------
+
+@pytest.fixture
+def root_only_source(tmp_path):
+    """A host directory below one that only host root may enter (mode 0000)."""
+    closed = tmp_path / "closed"
+    (closed / "data").mkdir(parents=True)
+    (closed / "data" / "file").write_text("reached\n")
+    closed.chmod(0)
+    os.chmod(tmp_path, 0o755)
+    yield closed / "data"
+    closed.chmod(0o755)
+
+
+@pytest.mark.parametrize("options", [["bind"], ["rbind", "ro"], ["bind", "idmap"]])
+def test_bind_sources_are_opened_as_host_root(ocirun_and_runc, make_bundle, public_dir, root_only_source,
+                                              options):
+    from helpers import add_user_namespace
+    bundle = make_bundle(["cat", "/m/file"], name=os.path.join(public_dir, "bundle"))
+    os.chmod(bundle.path, 0o755)
+    os.mkdir(os.path.join(bundle.rootfs, "m"))  # the rootfs is host root's: its root cannot make it
+    add_user_namespace(bundle)
+    bundle.add_mount("/m", str(root_only_source), type="bind", options=options)
+    assert run_output(ocirun_and_runc, bundle) == "reached\n"

@@ -527,3 +527,41 @@ def test_no_pivot_leaves_no_bare_proc_to_mount_from(attacked, bundle):
     assert "MOUNTED" not in result.stdout
     assert result.returncode != 0
     assert "ermission denied" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+@pytest.fixture
+def host_read_only_bind(tmp_path):
+    """A host directory bound read-only, nosuid, onto another."""
+    source, point = tmp_path / "src", tmp_path / "ro"
+    source.mkdir()
+    point.mkdir()
+    os.chmod(tmp_path, 0o755)
+    subprocess.run(["mount", "--bind", str(source), str(point)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro,nosuid", str(point)], check=True)
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=True)
+
+
+@pytest.mark.parametrize("options", [["bind"], ["bind", "idmap"]])
+def test_user_namespace_root_cannot_lift_what_the_host_made_read_only(attacked, make_bundle, public_dir,
+                                                                       host_read_only_bind, options):
+    # The bind's source is opened by host root (test_runc_behaviour.py); the
+    # mount the container gets must still carry the flags the kernel locks
+    # for a less privileged mount namespace, or its root could remount rw.
+    # (ocirun's id-mapped binds, copied in the host's namespace, once could.)
+    from helpers import add_user_namespace
+    bundle = make_bundle(name=os.path.join(public_dir, "bundle"))
+    os.chmod(bundle.path, 0o755)
+    os.mkdir(os.path.join(bundle.rootfs, "m"))
+    add_user_namespace(bundle)
+    for kind in ("bounding", "effective", "permitted"):
+        bundle.process["capabilities"][kind].append("CAP_SYS_ADMIN")
+    bundle.add_mount("/m", str(host_read_only_bind), type="bind", options=options)
+    bundle.set_args(sh("mount -o remount,bind,rw /m 2>&1; mount -o remount,bind,rw,nosuid /m 2>&1;"
+                       " touch /m/written 2>&1; echo done"))
+    result = attacked.run(attacked.new_id(), bundle)
+    assert result.stdout.endswith("done\n"), result.stdout + result.stderr
+    assert not (host_read_only_bind / "written").exists(), result.stdout
+    assert "Read-only file system" in result.stdout
