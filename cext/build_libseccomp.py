@@ -24,10 +24,12 @@ struct scmp_arg_cmp { unsigned int arg; enum scmp_compare op; scmp_datum_t datum
 scmp_filter_ctx seccomp_init(uint32_t def_action);
 void seccomp_release(scmp_filter_ctx ctx);
 uint32_t seccomp_arch_resolve_name(const char *arch_name);
+uint32_t seccomp_arch_native(void);
 int seccomp_arch_add(scmp_filter_ctx ctx, uint32_t arch_token);
 int seccomp_arch_exist(const scmp_filter_ctx ctx, uint32_t arch_token);
 int seccomp_attr_set(scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value);
 int seccomp_syscall_resolve_name(const char *name);
+int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name);
 int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int arg_cnt,
                            const struct scmp_arg_cmp *arg_array);
 int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);

@@ -272,11 +272,11 @@ def _flag_lines(table):
 
 
 def parse_signal(text):
-    """SIGTERM, TERM, term or 15 -> 15."""
+    """SIGTERM, TERM, term or 15 -> 15; 0 checks that the process exists, as kill(2)."""
     import _signal
     if text.isdigit():
         number = int(text)
-        if 0 < number < _signal.NSIG:
+        if 0 <= number < _signal.NSIG:
             return number
     elif text:
         name = text.upper()
@@ -541,9 +541,14 @@ HANDLERS = {
 def main():
     """The console entry point: exit without the interpreter's teardown, which
     costs milliseconds on every container start and has nothing left to do."""
-    status = run_cli(sys.argv[1:])
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        status = run_cli(sys.argv[1:])
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # our reader stopped early (`ocirun list | head -1`): end as a
+        # program killed by SIGPIPE does, quietly (Python ignores the signal)
+        status = 128 + 13
     os._exit(status)
 
 

@@ -182,7 +182,8 @@ class Container:
         from ocirun.process.plan import Options, prepare_exec
         status = self.status()
         if status == PAUSED and not ignore_paused:
-            raise WrongState(f"cannot exec in container {self.id}: it is paused (--ignore-paused to do it anyway)")
+            # runc's words, which scripts match
+            raise WrongState(f"cannot exec in a paused container {self.id} (--ignore-paused to do it anyway)")
         check_allowed("exec", self.id, status)
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
         # a terminal without a console socket: this command relays it, as runc's exec does

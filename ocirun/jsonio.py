@@ -56,15 +56,17 @@ def _raise_decode_error(message, text, position):
     raise JSONDecodeError(message, text, position) from None
 
 
-def dumps(value, indent=None):
+def dumps(value, indent=None, spaced=False):
     """Like json.dumps for JSON-shaped data (dict with str keys, list, tuple,
-    str, int, float, bool, None), with json's separators."""
+    str, int, float, bool, None); on one line it is compact, as Go writes
+    JSON (runc's events, list and log lines: scripts match {"type":"stats"...});
+    spaced: with json's ", " and ": " (for people: error messages)."""
     chunks = []
-    _encode(value, chunks, indent, 0)
+    _encode(value, chunks, indent, 0, spaced)
     return "".join(chunks)
 
 
-def _encode(value, out, indent, level):
+def _encode(value, out, indent, level, spaced=False):
     if isinstance(value, str):
         out.append(_ENCODE_STRING(value))
     elif value is None:
@@ -78,16 +80,16 @@ def _encode(value, out, indent, level):
     elif isinstance(value, float):
         out.append(_float(value))
     elif isinstance(value, dict):
-        _encode_items(value.items(), "{", "}", out, indent, level, keyed=True)
+        _encode_items(value.items(), "{", "}", out, indent, level, True, spaced)
     elif isinstance(value, (list, tuple)):
-        _encode_items(value, "[", "]", out, indent, level, keyed=False)
+        _encode_items(value, "[", "]", out, indent, level, False, spaced)
     else:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _encode_items(items, opening, closing, out, indent, level, keyed):
+def _encode_items(items, opening, closing, out, indent, level, keyed, spaced):
     out.append(opening)
-    separator = ", " if indent is None else ","
+    separator = ", " if spaced and indent is None else ","
     newline = "" if indent is None else "\n" + " " * (indent * (level + 1))
     first = True
     for item in items:
@@ -100,8 +102,8 @@ def _encode_items(items, opening, closing, out, indent, level, keyed):
             if not isinstance(key, str):
                 raise TypeError(f"keys must be str, not {type(key).__name__}")
             out.append(_ENCODE_STRING(key))
-            out.append(": ")
-        _encode(item, out, indent, level + 1)
+            out.append(":" if indent is None and not spaced else ": ")
+        _encode(item, out, indent, level + 1, spaced)
     if not first and indent is not None:
         out.append("\n" + " " * (indent * level))
     out.append(closing)

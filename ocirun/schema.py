@@ -117,7 +117,7 @@ def _count(count, noun, plural=None):
 
 def _json(value):
     try:
-        return jsonio.dumps(value)
+        return jsonio.dumps(value, spaced=True)
     except TypeError:  # not JSON-shaped, from a library caller
         return repr(value)
 

@@ -18,7 +18,7 @@ class Manager:
     """One container's cgroup: `path` in each hierarchy of `mounts` (name ->
     mount point).  The protocol every driver implements (CgroupfsV1,
     CgroupfsV2, and systemd's on either, systemd.py): check_free, create,
-    join, apply_resources, apply_device_rules, freeze, thaw, stats,
+    join, apply_resources, apply_device_rules, freeze, thaw, frozen, stats,
     oom_watch, pids, signal_all, destroy.  `driver` and `path`, with the
     mounts, are what the container's state records (state_fields), so that
     later verbs rebuild the same manager (from_state) without looking again."""
@@ -52,11 +52,15 @@ class Manager:
 
     def check_free(self, warn):
         """A cgroup that already holds processes belongs to something else too:
-        as runc 1.1 does, say so and go on, but never kill in it or remove it."""
+        as runc 1.1 does, say so and go on, but never kill in it or remove it.
+        A frozen one would hold the container's init frozen: refused."""
+        if self.frozen():
+            raise OcirunError(f"container's cgroup unexpectedly frozen: {self.path} (thaw it, or remove it)")
         busy = self.pids()
         if busy:
             self.shared = True
-            warn(f"cgroup {self.path} is not empty: {len(busy)} processes are in it; the container shares it")
+            # runc's words, which scripts match
+            warn(f"container's cgroup is not empty: {len(busy)} processes in {self.path}; the container shares it")
 
     def create(self):
         """Make the cgroup in every hierarchy (check_free first)."""
@@ -97,10 +101,21 @@ class Manager:
         if updating and resources.memory and resources.memory.check_before_update:
             self._check_memory_usage(resources.memory.limit, where)
         self.prepare_writes(planned, bool(resources.unified))
+        fields = [field for *_, field in planned]
+        retry = []
         for controller, names, value, field in planned:
+            # A shorter CFS period is refused (EINVAL) while the old quota
+            # over it exceeds the parent's limit: runc then sets the quota
+            # first and the period again after it.
+            period_before_quota = field == "cpu.period" and "cpu.quota" in fields
+            if self._write_one(controller, names, value, f"{where}.{field}", field, warn,
+                               einval_ok=period_before_quota) is False:
+                retry.append((controller, names, value, field))
+        for controller, names, value, field in retry:
             self._write_one(controller, names, value, f"{where}.{field}", field, warn)
 
-    def _write_one(self, controller, names, value, field_name, field, warn):
+    def _write_one(self, controller, names, value, field_name, field, warn, einval_ok=False):
+        """Write one value; False when it failed with EINVAL and einval_ok."""
         if names is None:
             warn(f"{field_name}: ignored, as the kernel no longer limits kernel memory")
             return
@@ -115,6 +130,8 @@ class Manager:
             with open(path, "w") as f:
                 f.write(str(value))
         except OSError as e:
+            if einval_ok and e.errno == errno.EINVAL:
+                return False
             message = f"{field_name}: write {value} to {names.split('|')[0]}: {e.strerror}"
             if field in BEST_EFFORT:
                 warn(f"{message}; ignored, as the kernel no longer limits kernel memory")

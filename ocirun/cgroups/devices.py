@@ -39,8 +39,15 @@ def rules_for(configured):
 
 
 def rules_from_config(configured):
-    """rules_for the config's DeviceRules (config.py's typed linux.resources.devices)."""
-    return rules_for(DeviceRule(r.allow, r.type, r.major, r.minor, r.access) for r in configured)
+    """rules_for the config's DeviceRules (config.py's typed linux.resources.devices).
+    Of access, only r, w and m mean anything to the kernel: the rest is
+    dropped, as runc does ("rwa" is "rw"), and a rule left with none is none."""
+    typed = []
+    for r in configured:
+        access = "".join(letter for letter in "rwm" if letter in (r.access or "rwm"))
+        if access:
+            typed.append(DeviceRule(r.allow, r.type, r.major, r.minor, access))
+    return rules_for(typed)
 
 
 def apply(directory, rules):

@@ -6,9 +6,10 @@ cgroupfs driver on such a host, puts each value in the container's directory
 of the hierarchy that has the controller, and an absent controller or file
 is an error naming the field.
 """
+import math
 import os
 
-from ocirun.cgroups.base import Manager, _read, _write
+from ocirun.cgroups.base import DEFAULT_PARENT, Manager, _read, _write
 from ocirun.errors import ConfigError, OcirunError
 
 # blockIO's throttle members: (Resources attribute, v1 file suffix, v2 io.max key, field)
@@ -228,6 +229,48 @@ class CgroupfsV1(Manager):
             raise OcirunError("config.json: linux.resources.devices: this host has no v1 devices controller")
         devices.apply(directory, devices.rules_from_config(configured))
 
+    def destroy(self, timeout=5.0):
+        own_budget = self._rt_runtime_file()
+        if own_budget:
+            # the kernel counts a removed group's budget until it is freed
+            # (later): zero it first, so the parent's can go down at once
+            try:
+                _write(own_budget, "0")
+            except OSError:
+                pass
+        super().destroy(timeout)
+        if own_budget:
+            self._give_back_rt_budget()
+
+    def _rt_runtime_file(self):
+        """The container's cpu.rt_runtime_us, when it holds a budget."""
+        directory = self.directory("cpu")
+        path = os.path.join(directory, "cpu.rt_runtime_us") if directory else None
+        try:
+            return path if path and self.owned and not self.shared and int(_read(path)) > 0 else None
+        except (OSError, ValueError):
+            return None
+
+    def _give_back_rt_budget(self):
+        """What _make_room_for_rt_runtime gave ocirun's own parent (/ocirun)
+        goes back once its container is gone: the root's real-time budget is
+        the whole host's, and what /ocirun holds no other cgroup can get."""
+        directory = self.directory("cpu")
+        if directory is None or not self.path.startswith(DEFAULT_PARENT + "/"):
+            return
+        parent = os.path.join(directory[:-len(self.path)], DEFAULT_PARENT.lstrip("/"))
+        try:
+            held = int(_read(os.path.join(parent, "cpu.rt_runtime_us")))
+            if held <= 0:
+                return
+            period = int(_read(os.path.join(parent, "cpu.rt_period_us")))
+            children = sum(_rt_share(entry.path) or 0 for entry in os.scandir(parent) if entry.is_dir())
+            needed = math.ceil(children * period)
+            if needed < held:
+                _write(os.path.join(parent, "cpu.rt_runtime_us"), str(needed))
+        except (OSError, ValueError):
+            pass  # a budget left is no failure of delete
+
     def freeze(self, timeout=5.0):
         """FROZEN once every task is stopped (FREEZING meanwhile)."""
         state = self._freezer_state_file()
@@ -236,6 +279,13 @@ class CgroupfsV1(Manager):
 
     def thaw(self):
         _write(self._freezer_state_file(), "THAWED")
+
+    def frozen(self):
+        directory = self.directory("freezer")
+        try:
+            return directory is not None and _read(os.path.join(directory, "freezer.state")) != "THAWED"
+        except FileNotFoundError:
+            return False
 
     def _freezer_state_file(self):
         directory = self.directory("freezer")

@@ -180,6 +180,12 @@ class CgroupfsV2(Manager):
     def thaw(self):
         _write(os.path.join(self.directory("freezer"), "cgroup.freeze"), "0")
 
+    def frozen(self):
+        try:
+            return _read(os.path.join(self.directory("freezer"), "cgroup.freeze")) == "1"
+        except FileNotFoundError:
+            return False
+
     def stats(self):
         from ocirun.cgroups import stats
         return stats.collect_v2(self.directory("cpu"))

@@ -27,7 +27,7 @@ from ocirun.linux import inroot, kernel
 
 def open_pty(console_size, uid, gid):
     """(master, slave) of a new pty, the slave owned by the process's user
-    and of console_size (rows, columns) when given."""
+    (and gid, unless -1) and of console_size (rows, columns) when given."""
     master, slave = os.openpty()
     os.set_inheritable(master, False)
     _check_pty(master, slave)

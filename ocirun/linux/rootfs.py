@@ -156,6 +156,8 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None, later=
     if options.is_bind and source_tree is None:
         source_tree = open_bind_source(mount, options, bundle)
     try:
+        if mount.type in ("proc", "sysfs"):
+            _refuse_anything_but_a_directory(root_fd, mount)
         covered_mode = _mode_of_covered_directory(root_fd, mount, options)
         kind = "dir"
         if source_tree is not None and not stat.S_ISDIR(kernel.current.fstat(source_tree).st_mode):
@@ -187,6 +189,28 @@ def mount_one(root_fd, mount, options, bundle, cgroups, source_tree=None, later=
     finally:
         if source_tree is not None:
             os.close(source_tree)
+
+
+def _refuse_anything_but_a_directory(root_fd, mount):
+    """proc and sysfs go on a directory of the image, never through a symlink
+    planted in its place (an image's /proc -> /somewhere would put the
+    kernel's files, and the masks meant for them, elsewhere); runc's rule."""
+    parent_path, name = os.path.split(os.path.normpath("/" + mount.destination.lstrip("/")))
+    if not name:
+        return
+    try:
+        parent = inroot.open_in_root(root_fd, parent_path)
+    except FileNotFoundError:
+        return  # made below, as a directory
+    try:
+        st = os.lstat(name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(parent)
+    if not stat.S_ISDIR(st.st_mode):
+        raise _sys.SyscallError(errno.ENOTDIR, f'filesystem "{mount.type}" must be mounted on ordinary directory',
+                                f"mount point {mount.destination}")
 
 
 def _mode_of_covered_directory(root_fd, mount, options):

@@ -69,6 +69,7 @@ def compile_profile(profile, cache_dir=None):
     notify = "SCMP_ACT_NOTIFY" in actions
     if notify and not profile.listener_path:
         raise ConfigError(f"config.json: {where}.listenerPath: SCMP_ACT_NOTIFY needs a listener")
+    _check_notify_rules(profile, where)
     cache = _Cache(cache_dir, profile) if cache_dir else None
     program = cache.load() if cache else None
     if program is None:
@@ -76,6 +77,18 @@ def compile_profile(profile, cache_dir=None):
         if cache:
             cache.store(program)
     return CompiledFilter(program, flags, notify, profile.listener_path, profile.listener_metadata)
+
+
+def _check_notify_rules(profile, where):
+    """runc's rules, in its words: the runtime itself writes (logs, errors)
+    after the filter is loaded and before the agent could answer, so a
+    notified write(2) would hang the container's start."""
+    if profile.default_action == "SCMP_ACT_NOTIFY":
+        raise ConfigError(f"config.json: {where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action")
+    for index, rule in enumerate(profile.syscalls):
+        if rule.action == "SCMP_ACT_NOTIFY" and "write" in rule.names:
+            raise ConfigError(f"config.json: {where}.syscalls[{index}]: "
+                              "SCMP_ACT_NOTIFY cannot be used for the write syscall")
 
 
 def _compile(profile, where):
@@ -91,11 +104,16 @@ def _compile(profile, where):
                 raise ConfigError(f"config.json: {where}.architectures: {arch} is unknown to libseccomp")
             if lib.seccomp_arch_exist(ctx, token) != 0:  # the native one is already there
                 _check(lib.seccomp_arch_add(ctx, token), f"{where}.architectures: add {arch}")
+        tokens = {lib.seccomp_arch_resolve_name(_libseccomp_arch_name(arch, where).encode())
+                  for arch in profile.architectures} | {lib.seccomp_arch_native()}
         for index, rule in enumerate(profile.syscalls):
             _add_rule(lib, ffi, ctx, rule, f"{where}.syscalls[{index}]", default_action)
-        return _export(lib, ctx)
+        return enosys_stub(_last_syscalls(lib, profile, tokens), profile) + _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
+
+
+_PROGRAM_FORM = "enosys-stub"  # changes whenever what a cached program holds changes
 
 
 class _Cache:
@@ -107,7 +125,7 @@ class _Cache:
         from _sha256 import sha256
         from ocirun.version import __version__
         self.directory = directory
-        key = f"{__version__} {os.uname().machine} {profile.key}".encode()
+        key = f"{__version__} {_PROGRAM_FORM} {os.uname().machine} {profile.key}".encode()
         self.path = os.path.join(directory, sha256(key).hexdigest())
 
     def load(self):
@@ -191,6 +209,56 @@ def _export(lib, ctx):
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
+
+
+# --- the -ENOSYS stub ----------------------------------------------------------
+
+_X86_64, _X32, _X32_BIT = 0xC000003E, 0x4000003E, 0x40000000  # audit arch tokens (libseccomp's too)
+_LD_ABS, _JEQ, _JGT, _JSET, _JA, _RET = 0x20, 0x15, 0x25, 0x45, 0x05, 0x06  # classic BPF opcodes
+_NR, _ARCH = 0, 4  # offsets in struct seccomp_data
+_PERMISSIVE = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+
+def _last_syscalls(lib, profile, tokens):
+    """{arch token: the highest syscall number the profile names there}."""
+    last = {}
+    for token in tokens:
+        numbers = [lib.seccomp_syscall_resolve_name_arch(token, name.encode())
+                   for rule in profile.syscalls for name in rule.names]
+        numbers = [number for number in numbers if number >= 0]
+        if numbers:
+            last[token] = max(numbers)
+    return last
+
+
+def enosys_stub(last, profile):
+    """BPF to put before libseccomp's program, as runc does: a syscall newer
+    than any the profile names (for the calling architecture) fails with
+    ENOSYS, not the default action.  A profile written before a syscall
+    existed cannot have meant to forbid it, and programs fall back to the
+    older call on ENOSYS only (glibc's clone3 does; EPERM makes it fail).
+    Nothing for a permissive default, nor for a default that is ENOSYS."""
+    if profile.default_action in _PERMISSIVE or not last or (
+            profile.default_action == _ERRNO and profile.default_errno_ret == errno.ENOSYS):
+        return b""
+    program = [(_LD_ABS, 0, 0, _ARCH)]
+    for arch in sorted(token for token in last if token != _X32):
+        compares = [(_JGT, "enosys", "program", last[arch])]
+        if arch == _X86_64 and _X32 in last:
+            # x32 calls come as x86_64 with bit 30 set in the number
+            compares = [(_JSET, 0, 1, _X32_BIT), (_JGT, "enosys", "program", last[_X32])] + compares
+        program += [(_JEQ, 0, 1 + len(compares), arch), (_LD_ABS, 0, 0, _NR)] + compares
+    if _X32 in last and _X86_64 not in last:
+        program += [(_JEQ, 0, 3, _X86_64), (_LD_ABS, 0, 0, _NR), (_JSET, 0, "program", _X32_BIT),
+                    (_JGT, "enosys", "program", last[_X32])]
+    program += [(_JA, 0, 0, 1), (_RET, 0, 0, ACTIONS[_ERRNO] | errno.ENOSYS)]
+    labels = {"enosys": len(program) - 1, "program": len(program)}
+    import struct
+    out = []
+    for position, (code, jt, jf, k) in enumerate(program):
+        jt, jf = (labels[j] - position - 1 if isinstance(j, str) else j for j in (jt, jf))
+        out.append(struct.pack("=HBBI", code, jt, jf, k))
+    return b"".join(out)
 
 
 def _libseccomp_arch_name(arch, where):

@@ -204,7 +204,8 @@ def exec_user_process(ctx, path, wait_for_start_in_helper=False):
 # --- after start, before exec (START_STEPS) ---------------------------------
 
 def run_start_hooks(ctx):
-    """startContainer: after start, in the container (pivot_root done), before exec."""
+    """startContainer: after start, in the container (pivot_root done), with
+    the process's seccomp filter and LSM label, before exec."""
     start_hooks = ctx.config.hooks.get("startContainer")
     if start_hooks:
         from ocirun import hooks  # imported before pivot_root by run_create_hooks
@@ -405,7 +406,11 @@ def attach_terminal(ctx):
     process = ctx.config.process
     if process.terminal:
         from ocirun.linux import console  # imported before the fork (plan.validate)
-        master, slave = console.open_pty(process.console_size, process.uid, process.gid)
+        # the group a devpts gid= option gives stays (runc's default spec: tty, 5)
+        devpts_sets_group = any(m.type == "devpts" and any(o.startswith("gid=") for o in m.options)
+                                for m in ctx.config.mounts)
+        master, slave = console.open_pty(process.console_size, process.uid,
+                                         -1 if devpts_sets_group else process.gid)
         if ctx.console_target is not None:
             console.bind_console(slave, ctx.console_target)
             os.close(ctx.console_target)
@@ -472,8 +477,9 @@ def load_seccomp(ctx):
 
 
 def load_seccomp_last(ctx):
-    """With no_new_privs and no listener: right before exec, after start, the
-    startContainer hooks and the LSM label, so only execve runs filtered."""
+    """With no_new_privs and no listener: after start and the LSM label, so
+    little of ours runs filtered: the startContainer hooks (which the filter
+    confines too, as with runc) and execve."""
     seccomp = ctx.plan.seccomp
     if seccomp and ctx.config.process.no_new_privileges and not seccomp.notify:
         _load_seccomp(ctx)
@@ -545,9 +551,9 @@ def enter_cwd_as_user(ctx):
 
 
 START_STEPS = (
-    run_start_hooks,
     apply_exec_label,
     load_seccomp_last,
+    run_start_hooks,  # confined as the process will be, as runc runs them
 )
 
 INIT_STEPS = (

@@ -293,7 +293,9 @@ def send_to_seccomp_listener(plan, pid, notify_fd):
         sock.connect(path)
         sock.sendmsg([jsonio.dumps(state).encode()], msg.fd_rights(notify_fd))
     except OSError as e:
-        raise OcirunError(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
+        # "failed to connect with seccomp agent": runc's words, which scripts match
+        raise OcirunError(f"linux.seccomp.listenerPath {path}: failed to connect with seccomp agent: "
+                          f"{e.strerror}") from None
     finally:
         sock.close()
 

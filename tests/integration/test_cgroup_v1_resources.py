@@ -284,3 +284,31 @@ def test_events_repeat_until_the_container_stops(runtime, bundle):
     lines = runtime.ok("events", "--interval", "300ms", cid, timeout=10).stdout.splitlines()
     assert len(lines) >= 2 and all(json.loads(line)["type"] == "stats" for line in lines)
     runtime.delete(cid)
+
+
+def test_a_shorter_cpu_period_under_a_pods_quota(ocirun_and_runc, bundle):
+    """The pod's parent allows 50% of a CPU; the container's new period is
+    refused while the old quota over it would exceed that, so the quota goes
+    first and the period after (runc's order on EINVAL)."""
+    import uuid
+    pod = f"/oci-test-pod-{uuid.uuid4().hex[:8]}"
+    pod_cpu = os.path.join(CGROUP_ROOT, "cpu", pod.lstrip("/"))
+    os.mkdir(pod_cpu)
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    try:
+        with open(os.path.join(pod_cpu, "cpu.cfs_quota_us"), "w") as f:
+            f.write("50000")
+        bundle.linux["cgroupsPath"] = f"{pod}/ctr"
+        rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+        assert rt("update", "--cpu-quota", "60000", cid).returncode == 1  # beyond the pod's 50%
+        rt.ok("update", "--cpu-period", "10000", "--cpu-quota", "3000", cid)
+        ctr = os.path.join(pod_cpu, "ctr")
+        with open(os.path.join(ctr, "cpu.cfs_period_us")) as p, open(os.path.join(ctr, "cpu.cfs_quota_us")) as q:
+            assert (p.read().strip(), q.read().strip()) == ("10000", "3000")
+    finally:
+        rt("delete", "--force", cid)
+        for hierarchy in os.listdir(CGROUP_ROOT):
+            path = os.path.join(CGROUP_ROOT, hierarchy, pod.lstrip("/"))
+            if os.path.isdir(path):
+                os.rmdir(path)

@@ -6,6 +6,8 @@ import os
 import socket
 import threading
 
+import pytest
+
 from helpers import assert_clean_failure, sh
 
 
@@ -142,27 +144,19 @@ def test_a_foreground_run_passes_window_size_changes_on(runtime, bundle):
     assert b"33 90" in output and b"40 120" in output, output
 
 
-def test_a_foreground_exec_relays_the_terminal(ocirun_and_runc, bundle, tmp_path):
-    """CRI-O runs a terminal exec as `exec --process P ID` (P with
-    "terminal": true), without a console socket, on a pty it owns: the
-    runtime relays the new pty, as runc does, and passes the status back."""
+def on_a_terminal(argv):
+    """Run argv with a new pty as its stdio and controlling terminal (runc
+    opens /dev/tty for a foreground terminal); (exit status, output)."""
     import fcntl
-    import json
     import pty
     import subprocess
     import termios
-    rt = ocirun_and_runc
-    cid = rt.new_id()
-    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
-    process = dict(bundle.process, terminal=True, args=sh("tty; [ -t 0 ] && echo stdin-is-a-tty; exit 4"))
-    (tmp_path / "process.json").write_text(json.dumps(process))
     master, slave = pty.openpty()
 
-    def own_terminal():  # runc opens /dev/tty: the pty must be the caller's controlling terminal
+    def own_terminal():
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    exec_ = subprocess.Popen(rt.argv("exec", "--process", str(tmp_path / "process.json"), cid),
-                             stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal)
     os.close(slave)
     output = b""
     while True:
@@ -174,8 +168,36 @@ def test_a_foreground_exec_relays_the_terminal(ocirun_and_runc, bundle, tmp_path
             break
         output += chunk
     os.close(master)
-    assert exec_.wait(10) == 4, output
-    lines = output.decode().replace("\r", "").split("\n")
+    return process.wait(10), output.decode(errors="replace").replace("\r", "")
+
+
+def test_a_foreground_exec_relays_the_terminal(ocirun_and_runc, bundle, tmp_path):
+    """CRI-O runs a terminal exec as `exec --process P ID` (P with
+    "terminal": true), without a console socket, on a pty it owns: the
+    runtime relays the new pty, as runc does, and passes the status back."""
+    import json
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    process = dict(bundle.process, terminal=True, args=sh("tty; [ -t 0 ] && echo stdin-is-a-tty; exit 4"))
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    status, output = on_a_terminal(rt.argv("exec", "--process", str(tmp_path / "process.json"), cid))
+    assert status == 4, output
+    lines = output.split("\n")
     assert lines[0].startswith("/dev/pts/") and lines[1] == "stdin-is-a-tty", output
     detached = rt("exec", "-d", "-t", cid, "true")
     assert detached.returncode != 0 and "console" in detached.stderr.lower(), detached.stderr
+
+
+@pytest.mark.parametrize("user, owner", [({"uid": 0, "gid": 0}, "0:5"), ({"uid": 1000, "gid": 100}, "1000:5")])
+def test_the_pty_belongs_to_the_user_and_the_devpts_group(ocirun_and_runc, bundle, user, owner):
+    """runc's spec mounts devpts with gid=5 (tty): the pty keeps that group."""
+    rt = ocirun_and_runc
+    devpts = next(m for m in bundle.config["mounts"] if m["destination"] == "/dev/pts")
+    if not any(o.startswith("gid=") for o in devpts["options"]):
+        devpts["options"].append("gid=5")
+    bundle.process["terminal"] = True
+    bundle.process["user"] = user
+    bundle.set_args(sh("stat -c %u:%g $(tty)")).save()
+    status, output = on_a_terminal(rt.argv("run", "--bundle", bundle.path, rt.new_id()))
+    assert (status, output.strip()) == (0, owner), output

@@ -92,7 +92,7 @@ def test_exec_in_a_user_namespace(runtime, public_dir, tmp_path):
 def test_wrong_states(runtime, running, bundle):
     runtime.ok("pause", running)
     result = runtime("exec", running, "true")
-    assert result.returncode == 255 and "it is paused" in result.stderr  # runc's status
+    assert result.returncode == 255 and "cannot exec in a paused container" in result.stderr
     # the new process joins the frozen cgroup: it runs once the container is resumed
     late = runtime.popen("exec", "--ignore-paused", "-d", running, "true")
     time.sleep(0.3)

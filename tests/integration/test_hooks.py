@@ -207,3 +207,17 @@ def test_poststart_state_says_running_even_when_the_process_is_already_gone(runt
         state = json.loads(read(host_dir / "poststart.json"))
         assert (state["status"], state.get("pid")) == ("running", pid)
         runtime.delete(cid, force=True)
+
+
+def test_start_container_hooks_run_under_the_seccomp_filter(ocirun_and_runc, bundle, tmp_path):
+    """startContainer hooks run in the container as its process will: with
+    its seccomp filter (runc's order), so a hook cannot do what the process
+    may not."""
+    bundle.process["noNewPrivileges"] = True
+    bundle.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/made"]}]}
+    result = ocirun_and_runc.run(ocirun_and_runc.new_id(), bundle.set_args(["true"]))
+    assert result.returncode != 0
+    assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "made"))

@@ -48,7 +48,7 @@ def test_a_busy_cgroup_is_shared_with_a_warning_and_its_processes_left_alone(run
         with open(f"{busy}/cgroup.procs", "w") as f:
             f.write(str(bystander))
         result = runtime("create", "-b", bundle.set_args(["sleep", "100"]), cid)
-        assert result.returncode == 0 and "is not empty" in result.stderr, result.stderr
+        assert result.returncode == 0 and "container's cgroup is not empty" in result.stderr, result.stderr
         assert result.stderr.startswith("ocirun: warning: ")
         runtime.delete(cid, force=True)
         assert os.waitpid(bystander, os.WNOHANG) == (0, 0), "the bystander was killed"

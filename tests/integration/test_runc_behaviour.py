@@ -213,3 +213,60 @@ def test_bind_sources_are_opened_as_host_root(ocirun_and_runc, make_bundle, publ
     add_user_namespace(bundle)
     bundle.add_mount("/m", str(root_only_source), type="bind", options=options)
     assert run_output(ocirun_and_runc, bundle) == "reached\n"
+
+
+# --- cgroups and signals --------------------------------------------------
+
+def test_a_frozen_cgroup_is_refused(ocirun_and_runc, bundle):
+    import uuid
+
+    from helpers import CGROUP_ROOT, unified_only
+    path = f"/oci-test-frozen-{uuid.uuid4().hex[:8]}"
+    bundle.linux["cgroupsPath"] = path
+    if unified_only():
+        directory, state_file, frozen = os.path.join(CGROUP_ROOT, path.lstrip("/")), "cgroup.freeze", "1"
+    else:
+        directory, state_file, frozen = os.path.join(CGROUP_ROOT, "freezer", path.lstrip("/")), "freezer.state", "FROZEN"
+    os.mkdir(directory)
+    try:
+        with open(os.path.join(directory, state_file), "w") as f:
+            f.write(frozen)
+        cid = ocirun_and_runc.new_id()
+        result = ocirun_and_runc.run(cid, bundle.set_args(["true"]), "-d")
+        assert result.returncode == 1 and "container's cgroup unexpectedly frozen" in result.stderr, result.stderr
+        assert cid not in ocirun_and_runc.list_ids()
+    finally:
+        with open(os.path.join(directory, state_file), "w") as f:
+            f.write("0" if unified_only() else "THAWED")
+        os.rmdir(directory)
+
+
+def test_signal_0_checks_and_kill_all_of_a_stopped_container_succeeds(ocirun_and_runc, bundle):
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    rt.ok("kill", cid, "0")
+    rt.ok("kill", cid, "KILL")
+    rt.wait_status(cid, "stopped")
+    rt.ok("kill", "--all", cid, "0")
+    assert "container not running" in rt("kill", cid, "0").stderr
+
+
+def test_one_line_json_is_compact_as_go_writes_it(ocirun_and_runc, bundle, tmp_path):
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    assert rt.ok("events", "--stats", cid).stdout.startswith('{"type":"stats","id":"' + cid + '","data":{')
+    assert rt.ok("list", "--format", "json").stdout.startswith('[{"ociVersion":"')
+    assert rt.ok("ps", "--format", "json", cid).stdout.startswith("[")
+    rt("--log", str(tmp_path / "log"), "--log-format", "json", "kill", "no-such-container")
+    assert (tmp_path / "log").read_text().startswith('{"level":"error","msg":')
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(runtime):
+    import subprocess
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head -0` does
+    result = subprocess.run(runtime.argv("--version"), stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert result.stderr == "" and result.returncode == 141

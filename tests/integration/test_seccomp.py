@@ -253,7 +253,8 @@ def test_notify_with_no_listener_fails_create(runtime, bundle, tmp_path):
     bundle.linux["seccomp"] = profile(rule(["mkdir"], action="SCMP_ACT_NOTIFY"),
                                       listenerPath=str(tmp_path / "nobody.sock"))
     create_fails_cleanly(runtime, bundle.set_args(["true"]),
-                         f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: No such file or directory")
+                         f"linux.seccomp.listenerPath {tmp_path}/nobody.sock: failed to connect with seccomp agent: "
+                         "No such file or directory")
 
 
 def test_compiled_program_is_cached_per_profile_and_root_only(runtime, bundle):
@@ -303,3 +304,23 @@ def test_podmans_default_profile_loads_and_a_shell_runs_under_it(runtime, bundle
                                     "syscall_errno 278; syscall_errno 451 0 0 0 0"))
     assert out.splitlines() == ["shell runs", "ls runs", "errno 1 Operation not permitted",
                                 "errno 38 Function not implemented"]
+
+
+def test_a_syscall_newer_than_the_profile_fails_with_enosys(ocirun_and_runc, bundle, syscall_probe):
+    """runc's -ENOSYS stub: under a deny-by-default profile, a syscall number
+    beyond every one the profile names answers ENOSYS (programs fall back to
+    an older call on it), while one it leaves out below that gets the
+    default's EPERM, and named ones their rule."""
+    with open(PODMAN_PROFILE) as f:
+        podman = oci_seccomp_from_containers_profile(json.load(f), bundle.process["capabilities"]["bounding"])
+    allowed = sorted({name for r in podman["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args")
+                      for name in r["names"]} - {"sysinfo", "mkdir"})
+    bundle.linux["seccomp"] = profile(rule(allowed, action="SCMP_ACT_ALLOW"),
+                                      rule(["mkdir"], errnoRet=13), default="SCMP_ACT_ERRNO")
+    shutil.copy(syscall_probe, os.path.join(bundle.rootfs, "syscall_errno"))
+    # 1000: beyond every syscall; 99 (sysinfo): not named, below the last
+    # named; 83: mkdir
+    out = ocirun_and_runc.output(bundle, ["/syscall_errno", "1000"])
+    assert out == "errno 38 Function not implemented\n"
+    assert ocirun_and_runc.output(bundle, ["/syscall_errno", "99"]) == "errno 1 Operation not permitted\n"
+    assert ocirun_and_runc.output(bundle, ["/syscall_errno", "83"]) == "errno 13 Permission denied\n"

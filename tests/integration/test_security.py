@@ -565,3 +565,19 @@ def test_user_namespace_root_cannot_lift_what_the_host_made_read_only(attacked, 
     assert result.stdout.endswith("done\n"), result.stdout + result.stderr
     assert not (host_read_only_bind / "written").exists(), result.stdout
     assert "Read-only file system" in result.stdout
+
+
+@pytest.mark.parametrize("directory", ["proc", "sys"])
+def test_proc_and_sysfs_never_go_through_a_symlink_in_the_image(attacked, bundle, directory):
+    # an image whose /proc is a symlink would get the kernel's files, and
+    # the masks meant for them, somewhere the image chose
+    path = os.path.join(bundle.rootfs, directory)
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.symlink("/elsewhere", path)
+    result = attacked.run(attacked.new_id(), bundle.set_args(["true"]))
+    assert result.returncode == 1
+    if directory == "proc":  # runc names it for proc alone (sysfs may fail earlier on v1)
+        assert "must be mounted on ordinary directory" in result.stderr, result.stderr
+    assert not os.path.exists(os.path.join(bundle.rootfs, "elsewhere"))

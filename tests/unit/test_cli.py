@@ -12,7 +12,7 @@ def test_signal_forms(text):
     assert parse_signal(text) == signal.SIGKILL
 
 
-@pytest.mark.parametrize("text", ["SIGNOPE", "0", "999", "", "1x"])
+@pytest.mark.parametrize("text", ["SIGNOPE", "-1", "999", "", "1x"])
 def test_bad_signals(text):
     with pytest.raises(OcirunError, match="invalid signal"):
         parse_signal(text)

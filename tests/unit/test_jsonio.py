@@ -20,7 +20,9 @@ json_values = st.recursive(
 @settings(max_examples=300)
 @given(json_values, st.sampled_from([None, 2, 4]))
 def test_dumps_matches_json(value, indent):
-    assert jsonio.dumps(value, indent=indent) == json.dumps(value, indent=indent)
+    compact = (",", ":") if indent is None else None
+    assert jsonio.dumps(value, indent=indent) == json.dumps(value, indent=indent, separators=compact)
+    assert jsonio.dumps(value, indent=indent, spaced=True) == json.dumps(value, indent=indent)
 
 
 @settings(max_examples=300)
