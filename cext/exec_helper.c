@@ -9,8 +9,9 @@
  * as this program, not as the interpreter.  Then it execs PATH with ARG0...
  * and the environment it was given.  If that fails it says why on stderr and
  * on STATUS_FD (the exec.status FIFO that `ocirun start` reads, when there is
- * one), then exits 127.  Both fds are made close-on-exec first, so that they
+ * one), in runc's words, then exits 1 as runc's init does.  Both fds are made close-on-exec first, so that they
  * close when PATH runs. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -51,8 +52,8 @@ static int usage(void)
 int main(int argc, char *argv[])
 {
     int status_fd, wait_fd = -1;
-    const char *arg0, *reason;
-    char byte;
+    const char *arg0;
+    char byte, reason[128];
     ssize_t got;
 
     if (argc > 2 && strcmp(argv[1], "--wait") == 0) {
@@ -74,11 +75,14 @@ int main(int argc, char *argv[])
         close(wait_fd);
     }
     execve(argv[2], argv + 3, environ);
-    reason = strerror(errno);
+    /* Go's spelling of errno, which runc prints: "exec format error" */
+    strncpy(reason, strerror(errno), sizeof(reason) - 1);
+    reason[sizeof(reason) - 1] = '\0';
+    reason[0] = (char)tolower((unsigned char)reason[0]);
     arg0 = argc > 3 ? argv[3] : argv[2];
-    const char *const line[] = {"ocirun: ", "exec ", arg0, ": ", reason, "\n"};
-    write_parts(2, line, 6);
+    const char *const line[] = {"exec ", arg0, ": ", reason, "\n"};
+    write_parts(2, line, 5);
     if (status_fd >= 0)
-        write_parts(status_fd, line + 1, 4);  /* "exec ARG0: reason", as start reports it */
-    return 127;
+        write_parts(status_fd, line, 4);  /* "exec ARG0: reason", as start reports it */
+    return 1;
 }

@@ -198,7 +198,7 @@ def exec_user_process(ctx, path, wait_for_start_in_helper=False):
         message = f"exec {process.args[0]}: {e.strerror}"
         os.write(2, f"ocirun: {message}\n".encode())
         _report_start_failure(ctx, message)
-    os._exit(127)
+    os._exit(1)  # runc's init's status when its last exec fails
 
 
 # --- after start, before exec (START_STEPS) ---------------------------------

@@ -54,7 +54,7 @@ def exec_through(helper_fd, path, args, environ, status_fd=None, wait_fd=None):
     """execve `path` with `args` and `environ` by way of the sealed helper;
     with wait_fd (the exec fifo), the helper first waits there for start.
     The helper reports a failure of that last execve on stderr (and on
-    status_fd) and exits 127; it closes both fds on exec.  Returns only
+    status_fd) and exits 1, as runc's init does; it closes both fds on exec.  Returns only
     when the helper itself cannot be run, raising OSError."""
     argv = ["ocirun-exec"]
     if wait_fd is not None:

@@ -189,6 +189,23 @@ def test_exec_failures_of_the_runtime_exit_255(ocirun_and_runc, bundle):
         rt.ok("resume", cid)
 
 
+def test_an_executable_the_kernel_refuses_fails_with_runcs_words_and_status(ocirun_and_runc, bundle):
+    # found by the image-module test: ocirun exited 127 with its own wording;
+    # runc's init says it as Go spells errno and exits 1 (Docker shows this line)
+    rt = ocirun_and_runc
+    program = os.path.join(bundle.rootfs, "bin", "not-a-program")
+    with open(program, "wb") as garbage:
+        garbage.write(b"\0\1\2 not an executable format")
+    os.chmod(program, 0o755)
+    result = rt.run(rt.new_id(), bundle.set_args(["/bin/not-a-program"]))
+    words = "exec /bin/not-a-program: exec format error"
+    assert (result.returncode, result.stderr.strip()) == (1, words), result.stderr
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    result = rt("exec", cid, "/bin/not-a-program")
+    assert (result.returncode, result.stderr.strip()) == (1, words), result.stderr
+
+
 # --- user namespaces ------------------------------------------------------
 
 @pytest.fixture
