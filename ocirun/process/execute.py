@@ -79,6 +79,7 @@ def _run_joiner(plan, inherited, channel):
         if not any(ns_type == "mount" for ns_type, _ in plan.namespaces):
             # a container without a mount namespace of its own runs chrooted
             os.chroot(plan.rootfs)
+        hygiene.forbid_imports_from_files()
         os.chdir("/")
         step = "fork"
         init.fork_in_namespaces(_run_process, init.Context(plan, inherited, channel))

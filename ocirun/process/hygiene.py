@@ -14,6 +14,11 @@ it carries nothing of the host there:
   own (the channel, the exec fifo, the sealed exec helper): the caller's
   other fds, and ours to host files such as a cgroup.procs or a state
   directory, are closed (CVE-2024-21626).
+
+And once its root (or mount namespace) is the container's, it imports
+nothing from files: every path the interpreter would search then names the
+image's files, and a planted /usr/lib/python3.11/<module>.py would run in
+ocirun's process, with ocirun's privileges (forbid_imports_from_files).
 """
 import errno
 import gc
@@ -28,6 +33,18 @@ def shed_host_state(keep_fds):
     _sys.prctl(_sys.PR_SET_DUMPABLE, 0, what="make the runtime's process not dumpable")
     wipe_environment()
     close_fds_except(keep_fds)
+
+
+def forbid_imports_from_files():
+    """From here on only modules built into the interpreter (and frozen ones)
+    can be imported; any other import fails, loudly, instead of reading the
+    container's files.  What the steps after it need is imported before."""
+    import sys
+    sys.meta_path[:] = [finder for finder in sys.meta_path
+                        if getattr(finder, "__name__", "") in ("BuiltinImporter", "FrozenImporter")]
+    sys.path_hooks.clear()
+    sys.path_importer_cache.clear()
+    sys.path[:] = []
 
 
 def wipe_environment():

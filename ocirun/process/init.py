@@ -177,6 +177,9 @@ def run_init(ctx):
     except OcirunError as e:
         _report_start_failure(ctx, str(e))
         os._exit(1)
+    except BaseException as e:  # noqa: BLE001 - a bug: still one line for start to show
+        _report_start_failure(ctx, f"internal error: {type(e).__name__}: {e} (a bug in ocirun: please report it)")
+        os._exit(1)
     exec_user_process(ctx, path)
 
 
@@ -395,6 +398,7 @@ def pivot_root(ctx):
     else:
         rootfs.chroot(ctx.root_fd)  # pivot_root would move the host's root
         ctx.chrooted = True
+    hygiene.forbid_imports_from_files()
     os.close(ctx.root_fd)
     ctx.root_fd = None
 

@@ -14,6 +14,7 @@ with both runtimes (`attacked`), so that a test that cannot fail is caught;
 the ones it fails are ocirun's alone, each saying why.
 """
 import errno
+import json
 import os
 import shutil
 import signal
@@ -581,3 +582,73 @@ def test_proc_and_sysfs_never_go_through_a_symlink_in_the_image(attacked, bundle
     if directory == "proc":  # runc names it for proc alone (sysfs may fail earlier on v1)
         assert "must be mounted on ordinary directory" in result.stderr, result.stderr
     assert not os.path.exists(os.path.join(bundle.rootfs, "elsewhere"))
+
+
+# --- the image's files as Python modules ---------------------------------------------------
+
+def runtime_interpreter(rt):
+    """The interpreter that runs ocirun's command (its script's #! line)."""
+    with open(rt.command[0]) as script:
+        return script.readline()[2:].strip()
+
+
+def plant_modules_where_the_runtime_looks(rootfs, interpreter, marker):
+    """A module for every name the runtime's interpreter could still import
+    (the standard library, and every module of the ocirun package), at the
+    path the interpreter would read it from, but inside the image: after
+    pivot_root a lazy import would read these and run them in ocirun."""
+    layout = subprocess.run(
+        [interpreter, "-c", "import json, os, pkgutil, sys, ocirun; print(json.dumps(["
+         "[p for p in sys.path if p], sorted(sys.stdlib_module_names), os.path.dirname(ocirun.__file__),"
+         " [m.name for m in pkgutil.walk_packages(ocirun.__path__, 'ocirun.')]]))"],
+        capture_output=True, text=True, check=True).stdout
+    search_path, stdlib, package_dir, submodules = json.loads(layout)
+    code = f"open({marker!r}, 'a').write(__name__ + '\\n')\n"
+    for directory in search_path:
+        planted = rootfs + directory
+        os.makedirs(planted, exist_ok=True)
+        for name in stdlib:
+            with open(os.path.join(planted, name + ".py"), "w") as module:
+                module.write(code)
+    for name in submodules:
+        relative = name.split(".")[1:]
+        directory = os.path.join(rootfs + package_dir, *relative[:-1])
+        os.makedirs(directory, exist_ok=True)
+        for path in (os.path.join(directory, relative[-1] + ".py"),
+                     os.path.join(directory, relative[-1], "__init__.py")):
+            if not os.path.exists(os.path.dirname(path)):
+                continue
+            with open(path, "w") as module:
+                module.write(code)
+
+
+def test_no_module_of_the_image_runs_in_the_runtime(runtime, bundle):
+    """ocirun is Python: once its root is the container's, an import would
+    read the image's file at the interpreter's path and run it with the
+    runtime's privileges. The image plants a module at every such path; the
+    runtime goes through its success and failure paths after pivot_root
+    (a run, an executable the kernel refuses, a cwd that is a file, a failing startContainer
+    hook, exec in both ways) and none of them ever runs."""
+    marker = "/planted-module-ran"
+    bundle.config["root"]["readonly"] = False
+    plant_modules_where_the_runtime_looks(bundle.rootfs, runtime_interpreter(runtime), marker)
+    not_a_program = os.path.join(bundle.rootfs, "bin", "not-a-program")
+    with open(not_a_program, "wb") as garbage:
+        garbage.write(b"\0\1\2 not an executable format")
+    os.chmod(not_a_program, 0o755)
+    outcomes = [runtime.run(runtime.new_id(), bundle.set_args(["true"])).returncode,
+                runtime.run(runtime.new_id(), bundle.set_args(["/bin/not-a-program"])).returncode]
+    bundle.process["cwd"] = "/bin/sh"  # not a directory
+    outcomes.append(runtime.run(runtime.new_id(), bundle.set_args(["true"])).returncode)
+    bundle.process["cwd"] = "/"
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+    outcomes.append(runtime.run(runtime.new_id(), bundle).returncode)
+    del bundle.config["hooks"]
+    cid = runtime.new_id()
+    runtime.create(cid, bundle.set_args(["sleep", "60"]))
+    outcomes += [runtime("exec", cid, "true").returncode, runtime("exec", cid, "/bin/not-a-program").returncode,
+                 runtime("exec", "--cwd", "/no/such", cid, "true").returncode]
+    runtime("delete", "-f", cid)
+    assert outcomes == [0, 1, 1, 1, 0, 1, 255], outcomes
+    ran = os.path.join(bundle.rootfs, marker.lstrip("/"))
+    assert not os.path.exists(ran), open(ran).read()
