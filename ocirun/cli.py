@@ -557,7 +557,7 @@ def run_cli(argv):
     try:
         command, args = parse_args(argv)
     except UsageError as e:
-        sys.stderr.write(f"ocirun: {e}\n")
+        _say_error(e)
         return e.status
     if command in ("create", "run"):
         # first, so the kernel wait it starts overlaps every import that follows
@@ -567,7 +567,7 @@ def run_cli(argv):
     try:
         log = log_module.current = log_module.Logger(args.log, args.log_format, args.debug)
     except OcirunError as e:
-        sys.stderr.write(f"ocirun: {e}\n")
+        _say_error(e)
         return 1
     if args.version:
         print(f"ocirun version {__version__}\nspec: {OCI_VERSION}")
@@ -580,12 +580,14 @@ def run_cli(argv):
         log.debug(f"{command} {getattr(args, 'id', '') or ''}".strip())
         return HANDLERS[command](args, Container)
     except UsageError as e:
-        sys.stderr.write(f"ocirun: {e}\n")
+        _say_error(e)
         return e.status
+    except BrokenPipeError:
+        raise  # our stdout's reader is gone: main() ends quietly
     except (OcirunError, OSError) as e:
         message = str(e) if isinstance(e, OcirunError) else _describe_os_error(e)
         log.error(message)
-        sys.stderr.write(f"ocirun: {message}\n")
+        _say_error(message)
         # runc's: 255 when exec itself fails, so that it is told from the process's own status
         return 255 if command == "exec" else 1
     except KeyboardInterrupt:
@@ -598,8 +600,13 @@ def run_cli(argv):
         log.debug("".join(traceback.format_exception(e)))
         message = f"internal error: {type(e).__name__}: {e} (a bug in ocirun: please report it)"
         log.error(message)
-        sys.stderr.write(f"ocirun: {message}\n")
+        _say_error(message)
         return 255 if command == "exec" else 1
+
+
+def _say_error(message):
+    from ocirun.log import one_line
+    sys.stderr.write(f"ocirun: {one_line(str(message))}\n")
 
 
 def _describe_os_error(error):

@@ -15,6 +15,16 @@ def rfc3339_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
 
 
+def one_line(message):
+    """The message with every unprintable character escaped: a line written
+    for a person or a line-reading engine stays one line whatever a config
+    put into a name (a NUL, a newline, U+0085 that splitlines() breaks at)."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in message)
+
+
 class Logger:
     """runc's logging: lines in logrus's text form (time="..." level=... msg="...")
     or as JSON, to --log's file when there is one, else the debug lines (with
@@ -36,7 +46,7 @@ class Logger:
         stamp = rfc3339_now()
         if self.format == "json":
             return jsonio.dumps({"level": level, "msg": message, "time": stamp})
-        escaped = message.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = one_line(message.replace("\\", "\\\\").replace('"', '\\"'))
         return f'time="{stamp}" level={level} msg="{escaped}"'
 
     def _write(self, level, message, fd=None):
@@ -52,7 +62,7 @@ class Logger:
         if self.fd is not None:
             self._write("warning", message)
         else:
-            os.write(2, f"ocirun: warning: {message}\n".encode())
+            os.write(2, f"ocirun: warning: {one_line(message)}\n".encode())
 
     def debug(self, message):
         if self.debug_enabled:

@@ -260,3 +260,20 @@ def test_what_the_schema_lets_through_is_named(runtime, bundle, edit, named):
     edit(bundle.config)
     cid = runtime.new_id()
     assert_clean_failure(runtime, runtime("create", "--bundle", bundle, cid), cid, named)
+
+
+@pytest.mark.parametrize("where, name", [
+    ("capability key", "\0\x85"), ("capability", "CAP_\x85"), ("capability", "CAP_A\nB"),
+    ("capability", "CAP_\u2028"), ("capability", "CAP_\tX")])
+def test_a_name_with_line_breaks_stays_on_one_line(runtime, bundle, where, name):
+    """A name from the config is quoted into the error; characters that break
+    a line (U+0085 and U+2028 do for Python's splitlines) are escaped, so the
+    error is still one line (the property test once found "\\0\\x85")."""
+    bundle.config["process"]["capabilities"] = \
+        {name: None} if where == "capability key" else {"bounding": [name]}
+    cid = runtime.new_id()
+    result = runtime("create", "--bundle", bundle, cid)
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("ocirun: "), result.stderr
+    assert name.encode("unicode_escape").decode() in result.stderr
+    assert not leftovers(runtime, cid)
