@@ -172,7 +172,8 @@ def parse_args(argv):
         return None, Arguments(values)
     command, rest = rest[0], rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!r} (see ocirun --help)", status=3)
+        # runc's words (urfave/cli's), with or without -h after the name
+        raise UsageError(f"No help topic for {command!r}: no such command (see ocirun --help)", status=3)
     options, defaults, positional_names = COMMANDS[command]
     values.update(defaults)
     if rest and rest[0] in ("-h", "--help"):
@@ -242,18 +243,22 @@ def _parse_options(args, table, values, stop_at_positional, where):
 
 
 def usage(command=None):
-    """`ocirun --help`, or `ocirun COMMAND --help`: each command, or each flag, on a line."""
+    """`ocirun --help`, or `ocirun COMMAND --help`, laid out as runc's are
+    (NAME:, USAGE:, then the commands or options), for readers of both."""
     if command is None:
-        lines = ["usage: ocirun [global options] COMMAND [command options] [arguments...]", "", "commands:"]
-        lines += [f"  {name:<11} {COMMAND_HELP[name][1]}" for name in sorted(COMMAND_HELP)]
-        lines += ["", "global options:"] + _flag_lines(GLOBAL_OPTIONS)
+        lines = ["NAME:", "   ocirun - Open Container Initiative runtime", "",
+                 "USAGE:", "   ocirun [global options] command [command options] [arguments...]", "",
+                 "COMMANDS:"]
+        lines += [f"   {name:<11} {COMMAND_HELP[name][1]}" for name in sorted(COMMAND_HELP)]
+        lines += ["", "GLOBAL OPTIONS:"] + _flag_lines(GLOBAL_OPTIONS)
         lines += ["", "`ocirun COMMAND --help` lists the command's options."]
     else:
         arguments, summary = COMMAND_HELP[command]
-        lines = [f"usage: ocirun {command} {arguments}".rstrip(), "", summary]
+        lines = ["NAME:", f"   ocirun {command} - {summary}", "",
+                 "USAGE:", f"   ocirun {command} {arguments}".rstrip()]
         flags = _flag_lines(COMMANDS[command][0])
         if flags:
-            lines += ["", "options:"] + flags
+            lines += ["", "OPTIONS:"] + flags
     return "\n".join(lines) + "\n"
 
 
@@ -267,7 +272,7 @@ def _flag_lines(table):
         flags.sort(key=lambda f: not f.startswith("--"))
         described = next((FLAG_HELP[f] for f in flags if f in FLAG_HELP), "")
         value = "" if kind == FLAG else " VALUE"
-        lines.append(f"  {', '.join(flags) + value:<28} {described}")
+        lines.append(f"   {', '.join(flags) + value:<28} {described}")
     return lines
 
 
@@ -468,7 +473,7 @@ def cmd_events(args, container_cls):
         init_exit = [os.pidfd_open(container.record.pid)]  # readable once the init has exited
     except ProcessLookupError:
         return 0
-    next_stats = time.monotonic()
+    next_stats = time.monotonic() + interval  # the first after one interval, as runc's
     while container.status() != "stopped":
         if time.monotonic() >= next_stats:
             emit("stats", data=container.stats())

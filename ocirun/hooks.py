@@ -84,12 +84,12 @@ def run_one(name, hook, state, in_container=None):
         pid = _spawn(hook, stdin, output, in_container)
         status = _wait(pid, hook.timeout)
         if status is None:
-            raise HookError(f"hook {name} {hook.path}: timed out after {hook.timeout}s")
+            raise HookError(f"error running hook {name} {hook.path}: timed out after {hook.timeout}s")
         if status != 0:
             os.lseek(output, 0, os.SEEK_SET)
             text = os.read(output, _OUTPUT_SHOWN * 4).decode(errors="replace")
             text = " ".join(text.split())[:_OUTPUT_SHOWN]
-            raise HookError(f"hook {name} {hook.path}: {_describe_status(status)}"
+            raise HookError(f"error running hook {name} {hook.path}: {_describe_status(status)}"
                             + (f": {text}" if text else ""))
     finally:
         os.close(stdin)
@@ -140,6 +140,10 @@ def _wait(pid, timeout):
 
 
 def _describe_status(status):
+    """As runc (Go) words it, which scripts match: "exit status 1",
+    "signal: bad system call"."""
     if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
+        import _signal  # built in: startContainer hooks fail here after pivot_root, where no file is ours
+        description = _signal.strsignal(os.WTERMSIG(status)) or f"signal {os.WTERMSIG(status)}"
+        return f"signal: {description[0].lower()}{description[1:]}"
     return f"exit status {os.WEXITSTATUS(status)}"

@@ -14,7 +14,7 @@ def oom_events(runtime, bundle, host_dir, script):
     bundle.bind("/out", str(host_dir))
     cid = runtime.new_id()
     runtime.ok("run", "-d", "-b", bundle.set_args(sh(f"until [ -e /out/go ]; do sleep 0.05; done; {script}")), cid)
-    events = runtime.popen("events", "--interval", "30s", cid)
+    events = runtime.popen("events", "--interval", "200ms", cid)
     lines = [events.stdout.readline()]
     (host_dir / "go").touch()
     out, _ = events.communicate(timeout=30)

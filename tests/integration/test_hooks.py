@@ -142,7 +142,7 @@ def test_failing_poststart_hook_is_a_warning_and_the_rest_goes_on(runtime, bundl
     runtime.create(cid, bundle)
     result = runtime("start", cid)
     assert result.returncode == 0, result.stderr
-    assert "warning: hook poststart[0]" in result.stderr and "exit status 7" in result.stderr
+    assert "warning: error running hook poststart[0]" in result.stderr and "exit status 7" in result.stderr
     assert (host_dir / "second-poststart-ran").exists()
     assert runtime.status(cid) == "running"
     # with --log the warning goes to the log, as runc's do
@@ -165,7 +165,7 @@ def test_failing_poststop_hook_is_a_warning_and_delete_completes(runtime, bundle
     cid = runtime.new_id()
     result = runtime.run(cid, bundle)
     assert result.returncode == 0
-    assert "warning: hook poststop[0]" in result.stderr and "exit status 2" in result.stderr
+    assert "warning: error running hook poststop[0]" in result.stderr and "exit status 2" in result.stderr
     assert (host_dir / "second-poststop-ran").exists()
     assert leftovers(runtime, cid) == []
 
@@ -212,12 +212,13 @@ def test_poststart_state_says_running_even_when_the_process_is_already_gone(runt
 def test_start_container_hooks_run_under_the_seccomp_filter(ocirun_and_runc, bundle, tmp_path):
     """startContainer hooks run in the container as its process will: with
     its seccomp filter (runc's order), so a hook cannot do what the process
-    may not."""
+    may not; the error is worded as runc's."""
     bundle.process["noNewPrivileges"] = True
     bundle.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
                                "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]}
     bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/made"]}]}
     result = ocirun_and_runc.run(ocirun_and_runc.new_id(), bundle.set_args(["true"]))
     assert result.returncode != 0
+    assert "error running hook" in result.stderr and "signal: bad system call" in result.stderr, result.stderr
     assert not os.path.exists(os.path.join(bundle.rootfs, "tmp", "made"))

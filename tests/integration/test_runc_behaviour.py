@@ -169,6 +169,18 @@ def test_command_help_exits_0(ocirun_and_runc, command):
     assert command in result.stdout and "usage" in result.stdout.lower()
 
 
+def test_help_is_laid_out_as_runcs(ocirun_and_runc):
+    # help.bats reads lines by number: NAME:, then "PROGRAM [COMMAND] - ..."
+    program = os.path.basename(ocirun_and_runc.command[0])
+    for args, named in [(["-h"], program), (["--help"], program), (["delete", "-h"], program + " delete"),
+                        (["list", "--help"], program + " list")]:
+        result = ocirun_and_runc(*args)
+        assert result.returncode == 0 and result.stdout.splitlines()[:2] == \
+            ["NAME:", f"   {named} - {result.stdout.splitlines()[1].split(' - ', 1)[1]}"], result.stdout
+    unknown = ocirun_and_runc("foo", "-h")
+    assert unknown.returncode == 3 and "No help topic for 'foo'" in unknown.stderr
+
+
 def test_unknown_command_and_flag_exit_as_runc_does(ocirun_and_runc):
     command = ocirun_and_runc("no-such-command")
     assert command.returncode == 3 and "no-such-command" in command.stderr
@@ -287,3 +299,19 @@ def test_a_reader_that_stops_early_gets_no_traceback(runtime):
     result = subprocess.run(runtime.argv("--version"), stdout=write_end, stderr=subprocess.PIPE, text=True)
     os.close(write_end)
     assert result.stderr == "" and result.returncode == 141
+
+
+def test_events_start_after_one_interval_and_end_quietly_on_a_closed_pipe(ocirun_and_runc, bundle):
+    import subprocess
+    import time
+    rt = ocirun_and_runc
+    cid = rt.new_id()
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    events = rt.popen("events", "--interval", "1s", cid)
+    started = time.monotonic()
+    first = events.stdout.readline()
+    assert time.monotonic() - started >= 0.9 and first.startswith('{"type":"stats"')
+    events.stdout.close()  # as `| head -1` does
+    assert events.wait(10) in (141, -13)  # killed by SIGPIPE (runc), or ending as if (ocirun)
+    assert events.stderr.read() == ""
+    rt.delete(cid, force=True)

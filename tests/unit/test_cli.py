@@ -50,7 +50,7 @@ def test_kill_signal_is_optional():
     (["start", "a", "b"], "start: unexpected argument 'b'"),
     (["create", "--preserve-fds", "x", "c"], "option --preserve-fds takes a number"),
     (["--log-format", "xml", "list"], "option --log-format takes one of text, json"),
-    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["frobnicate"], "No help topic for 'frobnicate'"),
 ])
 def test_usage_errors(argv, message):
     from ocirun.cli import UsageError
