@@ -57,10 +57,11 @@ demo() {
 
 run_tests() {
     # runc is the reference the tests compare with; iproute2 makes test namespaces;
+    # uidmap has newuidmap/newgidmap, which rootless id ranges go through;
     # golang-github-containers-common has podman's default seccomp profile;
     # qemu, a Debian kernel and virtme-ng boot the cgroup v2 VM (tests/vm);
     # dbus-daemon carries the --systemd-cgroup tests' D-Bus conversation.
-    apt_install runc iproute2 util-linux golang-github-containers-common \
+    apt_install runc iproute2 util-linux uidmap golang-github-containers-common \
         qemu-system-x86 linux-image-amd64 dbus-daemon
     # the engines of tests/engines; a policy-rc.d that refuses keeps the
     # packages from starting a docker daemon (and its docker0 bridge)

@@ -34,10 +34,10 @@ COMMAND_HELP = {
 }
 
 FLAG_HELP = {
-    "--root": "state directory (default /run/ocirun)", "--log": "write log lines to this file",
+    "--root": "state directory (default /run/ocirun; rootless: $XDG_RUNTIME_DIR/ocirun)", "--log": "write log lines to this file",
     "--log-format": "text (logrus's form, the default) or json", "--debug": "log debug lines too",
     "--systemd-cgroup": "make each cgroup a systemd scope (cgroupsPath slice:prefix:name)",
-    "--rootless": "auto, true or false: accepted as runc's; ocirun runs as root",
+    "--rootless": "auto, true or false: rootless mode (auto: when not the host's root)",
     "--criu": "accepted as runc's: checkpoint and restore are not supported yet",
     "--version": "print the version", "--help": "show this help",
     "--bundle": "the bundle directory (default: the current one)",
@@ -75,13 +75,11 @@ GLOBAL_OPTIONS = {
     "--root": ("root", VALUE), "--log": ("log", VALUE), "--log-format": ("log_format", VALUE),
     "--debug": ("debug", FLAG), "--version": ("version", FLAG), "-v": ("version", FLAG),
     "--systemd-cgroup": ("systemd_cgroup", FLAG),
-    # accepted as runc's: ocirun runs as root, where runc's rootless mode only
-    # forgives cgroup permission errors root does not meet; and it has no CRIU
-    # support yet (checkpoint says so)
+    # --criu: accepted as runc's; ocirun has no CRIU support yet (checkpoint says so)
     "--rootless": ("rootless", VALUE), "--criu": ("criu", VALUE),
     "--help": ("help", FLAG), "-h": ("help", FLAG),
 }
-GLOBAL_DEFAULTS = {"root": "/run/ocirun", "log": None, "log_format": "text", "debug": False,
+GLOBAL_DEFAULTS = {"root": None, "log": None, "log_format": "text", "debug": False,
                    "version": False, "help": False, "systemd_cgroup": False, "rootless": "auto", "criu": "criu"}
 
 _CREATE_OPTIONS = {
@@ -168,6 +166,9 @@ def parse_args(argv):
     """(command or None, Arguments) from argv, runc's flags and positionals."""
     values = dict(GLOBAL_DEFAULTS)
     rest = _parse_options(list(argv), GLOBAL_OPTIONS, values, stop_at_positional=True, where="")
+    if values["root"] is None:
+        from ocirun.rootless import default_state_root
+        values["root"] = default_state_root()
     if not rest or values["help"] or values["version"]:
         return None, Arguments(values)
     command, rest = rest[0], rest[1:]
@@ -298,7 +299,7 @@ def cmd_create(args, container_cls):
     container_cls.create(args.id, bundle=args.bundle, root=args.root, pid_file=args.pid_file,
                          no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
                          preserve_fds=args.preserve_fds, systemd_cgroup=args.systemd_cgroup,
-                         console_socket=args.console_socket)
+                         console_socket=args.console_socket, rootless=args.rootless)
     return 0
 
 
@@ -306,7 +307,8 @@ def cmd_run(args, container_cls):
     return container_cls.run(args.id, detach=args.detach, keep=args.keep, bundle=args.bundle, root=args.root,
                              pid_file=args.pid_file, no_pivot=args.no_pivot,
                              no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
-                             systemd_cgroup=args.systemd_cgroup, console_socket=args.console_socket)
+                             systemd_cgroup=args.systemd_cgroup, console_socket=args.console_socket,
+                             rootless=args.rootless)
 
 
 def cmd_start(args, container_cls):

@@ -42,9 +42,10 @@ class Container:
     @classmethod
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
                no_new_keyring=False, preserve_fds=0, systemd_cgroup=False, console_socket=None,
-               keep_console=False):
+               keep_console=False, rootless="auto"):
         """Set the container up and leave its init waiting for start.
         systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py).
+        rootless: "auto", True or False, as runc's --rootless (rootless.py).
         keep_console: with a terminal and no console_socket, keep the pty's
         master as `console_master` (a foreground run relays it)."""
         from ocirun.cgroups import prime_attach
@@ -52,10 +53,10 @@ class Container:
         prime_attach(preserve_fds)
         options = Options(no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                           console_socket=console_socket, keep_console=keep_console)
-        return cls._create(container_id, bundle, root, pid_file, systemd_cgroup, options)
+        return cls._create(container_id, bundle, root, pid_file, systemd_cgroup, options, rootless)
 
     @classmethod
-    def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, options):
+    def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, options, rootless="auto"):
         from ocirun.process.plan import prepare_create
         store = StateStore(root)
         config = config_module.load(bundle)
@@ -64,7 +65,10 @@ class Container:
             config = notify_socket.add_to_config(config, store.directory(container_id))
         # every check, before any fork and before anything is made
         plan = prepare_create(container_id, config, options.replacing(seccomp_cache=store.seccomp_cache_directory()))
-        cgroup = cgroups.for_container(config.cgroups_path, container_id, systemd_cgroup)
+        from ocirun.rootless import resolve
+        cgroup = cgroups.for_container(config.cgroups_path, container_id, systemd_cgroup, resolve(rootless))
+        if cgroup.driver == "none":
+            cgroup.check_resources(config.resources)
         directory = store.create_directory(container_id)  # the id is ours now
         lock = store.lock(container_id)
         try:
@@ -307,7 +311,7 @@ class Container:
             cgroup = self._cgroup()
             if cgroup.unit:
                 cgroup.set_properties(update.resources)
-            if update.device_rules:
+            if update.device_rules and not cgroup.rootless:
                 cgroup.apply_device_rules(update.device_rules)
             cgroup.apply_resources(update.resources, log.current.warning_to_stderr_when_unlogged, updating=True,
                                    where="update: resources")
@@ -349,7 +353,7 @@ class Container:
 
     def _cgroup(self):
         """The cgroup driver create chose, on the path and hierarchies it recorded."""
-        return cgroups.from_state(self.record.cgroup_fields())
+        return cgroups.from_state(self.record.cgroup_fields(), self.record.pid)
 
     def _signal_init(self, signum):
         """Signal the init through a pidfd, after checking it is still our process."""

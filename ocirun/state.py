@@ -92,9 +92,10 @@ class ContainerState:
 
     # the cgroup's, as cgroups.Manager.state_fields gives them: the driver
     # create chose, its path, the hierarchies it is in (name -> mount point),
-    # with --systemd-cgroup [unit, slice], and the parents create made
+    # with --systemd-cgroup [unit, slice], the parents create made, and
+    # whether a rootless caller made it (device rules are then not its to set)
     CGROUP_FIELDS = ("cgroup_driver", "cgroup_path", "cgroup_mounts", "cgroup_unit", "cgroup_created_from",
-                     "cgroup_shared")
+                     "cgroup_shared", "cgroup_rootless")
     FIELDS = ("id", "pid", "pid_start_time", "status", "bundle", "rootfs", "created",
               "owner", "annotations", "oci_version",
               "hooks",  # the startContainer, poststart and poststop hooks, as in config.json

@@ -116,10 +116,19 @@ def container_cgroup_path(cgroups_path, container_id):
     return "/" + cgroups_path.strip("/")
 
 
-def for_container(cgroups_path, container_id, systemd=False):
+def for_container(cgroups_path, container_id, systemd=False, rootless=False):
     """The driver for a new container, on this host's hierarchies: the factory
-    create uses (not owned until create() makes it)."""
+    create uses (not owned until create() makes it).  Rootless, where the
+    caller cannot make the cgroup, none (none.NoCgroup), as runc."""
     mounts = mounted_hierarchies()
+    if rootless and not systemd:
+        manager = _cgroupfs_class(mounts)(container_cgroup_path(cgroups_path, container_id), mounts, owned=False,
+                                          rootless=os.geteuid() != 0)
+        reason = _why_not_creatable(manager)
+        if reason:
+            from ocirun.cgroups.none import NoCgroup
+            return NoCgroup(reason)
+        return manager
     if systemd:
         from ocirun.cgroups.systemd import driver_for, unit_and_slice
         unit, slice_name = unit_and_slice(cgroups_path, container_id)
@@ -127,9 +136,27 @@ def for_container(cgroups_path, container_id, systemd=False):
     return _cgroupfs_class(mounts)(container_cgroup_path(cgroups_path, container_id), mounts, owned=False)
 
 
-def from_state(fields):
+def _why_not_creatable(manager):
+    """None when this (rootless) process may make the manager's cgroup in
+    every hierarchy: the nearest existing directory is writable to it, as in
+    a cgroup v2 subtree delegated to the user; else why not."""
+    for directory in manager.directories():
+        existing = directory
+        while not os.path.isdir(existing):
+            existing = os.path.dirname(existing)
+        if not os.access(existing, os.W_OK):
+            version = "cgroup v2" if manager.unified_only else "cgroup v1"
+            return (f"rootless: {existing} is not writable to uid {os.geteuid()} ({version}: "
+                    f"{'no subtree delegated to this user' if manager.unified_only else 'no delegation for users'})")
+    return None
+
+
+def from_state(fields, init_pid=None):
     """The driver a container's state recorded (Manager.state_fields), owned:
     the same path and hierarchies create used, without reading them again."""
+    if fields.get("cgroup_driver") == "none":
+        from ocirun.cgroups.none import NoCgroup
+        return NoCgroup(fields.get("cgroup_path"), init_pid)
     mounts = fields.get("cgroup_mounts")
     if not mounts:
         return _cgroupfs_class({})("/nonexistent-cgroup", {}, owned=False)
@@ -138,7 +165,8 @@ def from_state(fields):
         unit, slice_name = fields["cgroup_unit"]
         return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts, owned=True)
     return _cgroupfs_class(mounts)(fields["cgroup_path"], mounts, created_from=fields.get("cgroup_created_from"),
-                                   shared=bool(fields.get("cgroup_shared")))
+                                   shared=bool(fields.get("cgroup_shared")),
+                                   rootless=bool(fields.get("cgroup_rootless")))
 
 
 def _cgroupfs_class(mounts):

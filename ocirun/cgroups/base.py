@@ -28,8 +28,12 @@ class Manager:
     places_stage_a = False  # the systemd driver's: see systemd.SystemdDriver
     unit = slice = None  # the systemd driver's unit and slice
 
-    def __init__(self, path, mounts, owned=True, created_from=None, shared=False):
+    def __init__(self, path, mounts, owned=True, created_from=None, shared=False, rootless=False):
         self.path = path
+        # made by an unprivileged caller in a subtree delegated to it: device
+        # rules (a cgroup v2 eBPF program, v1's devices files) are beyond it,
+        # and skipped as runc skips them; the user namespace limits devices
+        self.rootless = rootless
         self.mounts = mounts
         # create found processes of something else in it (runc 1.1 goes on,
         # and so does ocirun): delete then leaves it, and them, alone
@@ -45,7 +49,8 @@ class Manager:
         """What the container's state records of its cgroup (from_state reads it)."""
         return {"cgroup_driver": self.driver, "cgroup_path": self.path, "cgroup_mounts": dict(self.mounts),
                 "cgroup_unit": [self.unit, self.slice] if self.unit else None,
-                "cgroup_created_from": self.created_from, "cgroup_shared": self.shared or None}
+                "cgroup_created_from": self.created_from, "cgroup_shared": self.shared or None,
+                "cgroup_rootless": self.rootless or None}
 
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]

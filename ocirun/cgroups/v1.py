@@ -152,8 +152,8 @@ class CgroupfsV1(Manager):
 
     MEMORY_USAGE = "memory.usage_in_bytes"
 
-    def __init__(self, path, mounts, owned=True, created_from=None, shared=False):
-        super().__init__(path, mounts, owned, created_from, shared)
+    def __init__(self, path, mounts, owned=True, created_from=None, shared=False, rootless=False):
+        super().__init__(path, mounts, owned, created_from, shared, rootless)
         self._hybrid = None
 
     def directory(self, controller):

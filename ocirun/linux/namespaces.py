@@ -48,6 +48,17 @@ def write_id_maps(pid, uid_mappings, gid_mappings):
             raise _sys.SyscallError(e.errno, e.strerror, f"write {path} ({text.strip()!r})") from None
 
 
+def deny_setgroups(pid):
+    """The kernel's condition for an unprivileged gid map: setgroups(2)
+    denied in that user namespace for good (user_namespaces(7))."""
+    path = f"/proc/{pid}/setgroups"
+    try:
+        with open(path, "w") as f:
+            f.write("deny")
+    except OSError as e:
+        raise _sys.SyscallError(e.errno, e.strerror, f"write {path}") from None
+
+
 def write_time_offsets(offsets):
     """Set the clock offsets of the time namespace this process just unshared;
     they apply to its children, and only before the first one is made."""

@@ -29,5 +29,6 @@ def apply(rlimits):
             host_hard = resource.getrlimit(resource_number(limit.type))[1]
             raise _sys.SyscallError(
                 getattr(e, "errno", 1) or 1, str(getattr(e, "strerror", None) or e),
-                f"setrlimit {limit.type} soft={limit.soft} hard={limit.hard} (host hard limit {host_hard})",
+                f"process.rlimits {limit.type}: setrlimit soft={limit.soft} hard={limit.hard} "
+                f"(host hard limit {host_hard})",
             ) from None

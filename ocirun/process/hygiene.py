@@ -30,8 +30,10 @@ from ocirun import _sys
 def shed_host_state(keep_fds):
     """In a child just forked, before it joins any namespace of the container."""
     gc.disable()  # a collection could close a number the closing below freed and a later open reused
-    _sys.prctl(_sys.PR_SET_DUMPABLE, 0, what="make the runtime's process not dumpable")
+    # first: /proc/self/mem of a process that is not dumpable is root's, out
+    # of reach of a rootless caller (and nothing of the container sees us yet)
     wipe_environment()
+    _sys.prctl(_sys.PR_SET_DUMPABLE, 0, what="make the runtime's process not dumpable")
     close_fds_except(keep_fds)
 
 

@@ -91,8 +91,16 @@ def enter_user_namespace(ctx):
         namespaces.join("user", user_ns.path)
     elif user_ns:
         namespaces.unshare(["user"])
+        # An unprivileged parent writes our maps only while /proc/<us> is
+        # ours, not root's as for a process that is not dumpable; nothing
+        # else lives in this new namespace yet (runc's nsexec does the same).
+        unprivileged = os.geteuid() != 0
+        if unprivileged:
+            _sys.prctl(_sys.PR_SET_DUMPABLE, 1, what="let the parent write the id maps")
         ctx.channel.signal(msg.USERNS_READY)
         _await_signal(ctx.channel, msg.ID_MAPS_WRITTEN)
+        if unprivileged:
+            _sys.prctl(_sys.PR_SET_DUMPABLE, 0, what="make the runtime's process not dumpable")
         if namespaces.maps_root(config.gid_mappings):
             os.setresgid(0, 0, 0)
         if namespaces.maps_root(config.uid_mappings):
@@ -332,7 +340,7 @@ def mount_config_mounts(ctx):
 
 def create_devices(ctx):
     config = ctx.config
-    in_user_ns = config.namespace("user") is not None
+    in_user_ns = ctx.plan.in_user_namespace
     if not devices.needs_dev_setup(config.mounts):
         return  # /dev is a bind mount: whatever is made there lands on that (host) directory
     devices.create_default_devices(ctx.root_fd, in_user_ns, configured={device.path for device in config.devices})
@@ -376,7 +384,7 @@ def set_oom_score_adj(ctx):
     process = ctx.config.process
     if process.oom_score_adj is not None:
         procfs.write("self/oom_score_adj", str(process.oom_score_adj),
-                     f"set oom_score_adj to {process.oom_score_adj}")
+                     f"process.oomScoreAdj {process.oom_score_adj}: write /proc/self/oom_score_adj")
 
 
 def protect_paths(ctx):
@@ -498,13 +506,29 @@ def _load_seccomp(ctx):
         os.close(notify_fd)
 
 
+def _set_groups(gids):
+    """setgroups, or nothing in a user namespace whose setgroups a rootless
+    caller had to deny (its single gid map needs that): as runc, an error
+    only when the config asks for supplementary groups."""
+    try:
+        os.setgroups(gids)
+    except PermissionError:
+        with open("/proc/self/setgroups") as f:
+            denied = f.read().strip() == "deny"
+        if not denied:
+            raise
+        if gids:
+            raise OcirunError("process.user.additionalGids: setgroups is denied in this user namespace "
+                              "(a rootless container with a single gid mapping)") from None
+
+
 def switch_user(ctx):
     """Become the process's user, keeping exactly the configured capabilities."""
     process = ctx.config.process
     sets = ctx.plan.capability_sets
     capabilities.drop_bounding(sets)
     _sys.prctl(_sys.PR_SET_KEEPCAPS, 1, what="keep capabilities")
-    os.setgroups(list(dict.fromkeys(process.additional_gids)))
+    _set_groups(list(dict.fromkeys(process.additional_gids)))
     os.setresgid(process.gid, process.gid, process.gid)
     os.setresuid(process.uid, process.uid, process.uid)
     _sys.prctl(_sys.PR_SET_KEEPCAPS, 0, what="keep capabilities")

@@ -123,8 +123,12 @@ def await_child(plan, inherited, first_child, parent_end, result, record=None):
             elif isinstance(message, msg.Error):
                 raise ChildSetupError(message.step, message.errno, message.message)
             elif message.kind == msg.USERNS_READY:
-                from ocirun.linux import namespaces
-                namespaces.write_id_maps(first_child, plan.config.uid_mappings, plan.config.gid_mappings)
+                from ocirun import rootless
+                try:
+                    rootless.write_id_maps(first_child, plan.config.uid_mappings, plan.config.gid_mappings)
+                except BaseException:
+                    kill_quietly(first_child)  # it waits for the maps, and has forked nothing yet
+                    raise
                 parent_end.signal(msg.ID_MAPS_WRITTEN)
             elif message.kind == msg.RUN_HOOKS:
                 hooks_requested = True
@@ -262,7 +266,7 @@ def create_cgroup(plan, cgroup, record=None, first_pid=None):
     if cgroup.created_from and record is not None:
         record.cgroup_created_from = cgroup.created_from  # parents for delete to remove
         record.save()
-    if plan.config.device_rules:
+    if plan.config.device_rules and not cgroup.rootless:
         cgroup.apply_device_rules(plan.config.device_rules)
     if plan.config.resources:
         from ocirun import log

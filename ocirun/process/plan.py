@@ -7,7 +7,7 @@ checked?  In validate, by sysctl.check; likewise for every other field.
 """
 import os
 
-from ocirun import config as config_module
+from ocirun import config as config_module, rootless
 from ocirun.config import Frozen
 from ocirun.errors import OcirunError
 from ocirun.state import CREATING, RUNNING
@@ -31,7 +31,7 @@ class LaunchPlan(Frozen):
     __slots__ = ("container_id", "config", "options", "mount_options", "seccomp", "capability_sets",
                  "environ", "warnings", "idmapped_mounts", "mounts_cgroups", "child_joins_cgroup",
                  "init_waits_for_cgroup", "parent_joins_cgroup", "moves_net_devices", "host_mount_points",
-                 "bind_sources_for_init")
+                 "bind_sources_for_init", "in_user_namespace")
     # what the parent's loop (launcher.await_child) does differently for create and exec
     makes_cgroup = True  # the parent makes the cgroup while stage A runs
     reports_ready = True  # the init says InitReady, then waits for start
@@ -88,6 +88,9 @@ def prepare_create(container_id, config, options):
                                      or mounts_cgroups),
               parent_joins_cgroup=not child_joins, moves_net_devices=bool(config.net_devices),
               host_mount_points=host_mount_points, bind_sources_for_init=bind_sources_for_init,
+              # the container's own, or the one ocirun runs in (podman rootless's):
+              # no mknod in either
+              in_user_namespace=bool(config.namespace("user")) or rootless.in_user_namespace(),
               # without a user namespace the parent makes them before the fork (idmap.py)
               idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]))
     return plan
@@ -99,8 +102,10 @@ def _bind_sources_for_init(config, mount_options):
     the init's mount namespace (mountfd.clone_in_mount_namespace_of).  With
     a user namespace the init mounts as its root, who cannot reach a source
     under a directory only host root may enter, nor id-map a host
-    filesystem; runc opens bind sources as host root too."""
-    if not (config.namespace("user") and config.namespace("mount")):
+    filesystem; runc opens bind sources as host root too.  An unprivileged
+    caller (rootless) can neither enter that namespace nor reach more than
+    the container's root, its own uid mapped: the init clones them then."""
+    if not (config.namespace("user") and config.namespace("mount")) or os.geteuid() != 0:
         return ()
     from ocirun import _sys
     return tuple((index, os.path.join(config.bundle, mount.source), bool(options.flags & _sys.MS_REC),

@@ -1,7 +1,7 @@
 """Boots a real cgroup v2 kernel (Debian's linux-image-amd64 under qemu, with
 virtme-ng sharing this filesystem) and runs test_cgroup_v2.py,
 test_device_rules.py, test_cgroup_any_version.py, test_cgroup_systemd.py,
-test_pause_ps.py and test_cgroups_path.py of tests/integration inside it
+test_pause_ps.py, test_cgroups_path.py and test_rootless.py of tests/integration inside it
 with the installed ocirun.  bootstrap.sh installs all of it; where something
 is missing the test is skipped, saying what."""
 import glob
@@ -16,7 +16,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = " ".join(os.path.join(os.path.dirname(HERE), "integration", name)
                  for name in ("test_cgroup_v2.py", "test_device_rules.py", "test_cgroup_any_version.py",
-                              "test_cgroup_systemd.py", "test_pause_ps.py", "test_cgroups_path.py"))
+                              "test_cgroup_systemd.py", "test_pause_ps.py", "test_cgroups_path.py",
+                              "test_rootless.py"))
 VNG = os.environ.get("OCIRUN_VNG", "/opt/vng/bin/vng")
 
 
