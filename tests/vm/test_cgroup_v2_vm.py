@@ -55,6 +55,10 @@ def test_cgroup_v2_suite_passes_in_a_v2_vm():
     assert result.returncode == 0, output[-4000:]
     passed = re.search(r"(\d+) passed", output)
     assert passed and int(passed.group(1)) >= 37, output[-4000:]
-    # only the v1-specific devices.list test may skip there
-    skipped = re.search(r"(\d+) skipped", output)
-    assert not skipped or int(skipped.group(1)) <= 1, "v2 tests were skipped inside the VM:\n" + output[-4000:]
+    # only these may skip there: the v1-specific devices.list test, and the
+    # rootless tests that need a user made with useradd, which the VM's
+    # overlaid /etc refuses (the host runs them)
+    allowed = ("no v1 devices controller", "useradd: ")
+    unexpected = [line for line in output.splitlines()
+                  if line.startswith("SKIPPED") and not any(reason in line for reason in allowed)]
+    assert not unexpected, "v2 tests were skipped inside the VM:\n" + "\n".join(unexpected)
