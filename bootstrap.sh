@@ -38,6 +38,9 @@ install_ocirun() {
     interpreter_immutable -i
     "$PYTHON" -m venv --clear --copies "$PREFIX"
     "$PREFIX/bin/pip" install -q .
+    # -I -S for the command (bin/ocirun says why), as one word: the kernel passes
+    # whatever follows the interpreter on a #! line as a single argument
+    sed -i '1s|^\(#!.*/python[0-9.]*\)$|\1 -IS|' "$PREFIX/bin/ocirun"
     # Not needed at run time (pip builds in an isolated environment), and its
     # distutils-precedence.pth costs every ocirun start about a millisecond.
     "$PREFIX/bin/pip" uninstall -q -y setuptools

@@ -2,6 +2,7 @@
 """Wall-clock time of `ocirun run` against `runc run` for a busybox /bin/true.
 
     sudo /opt/ocirun/bin/python benchmarks/run_vs_runc.py [--runs 50] [--ocirun PATH] [--runc PATH]
+        [--baseline PATH]
 
 Both runtimes run the same bundle, alternately, inside one loop, each with a
 fresh container id and its own temporary --root, so drift on the machine
@@ -34,6 +35,8 @@ def parse_args():
     parser.add_argument("--runs", type=int, default=50, help="timed runs per command (default 50)")
     parser.add_argument("--ocirun", default="ocirun", help="ocirun executable (default: from PATH)")
     parser.add_argument("--runc", default="runc", help="runc executable (default: from PATH)")
+    parser.add_argument("--baseline", help="another ocirun (say, an earlier commit's install) timed in the"
+                                           " same loop: what a change to ocirun gained")
     parser.add_argument("--seccomp", nargs="?", const="allow-list", metavar="FILE",
                         help="give both runtimes a seccomp profile: FILE (linux.seccomp as JSON, or"
                              " podman's own format, e.g. /usr/share/containers/seccomp.json, converted"
@@ -81,12 +84,13 @@ def main():
     if options.runs < 2:
         sys.exit("--runs must be at least 2")
     runtimes = {}
-    for name in ("ocirun", "runc"):
-        path = shutil.which(getattr(options, name))
+    for name in ("ocirun", "runc", "baseline"):
+        wanted = getattr(options, name)
+        path = shutil.which(wanted) if wanted else None
         if path:
             runtimes[name] = path
-        else:
-            print(f"{name} not found ({getattr(options, name)}): measuring without it")
+        elif wanted:
+            print(f"{name} not found ({wanted}): measuring without it")
     if not runtimes:
         sys.exit("neither ocirun nor runc was found")
 
@@ -128,11 +132,14 @@ def main():
     print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order")
     # The interpreter's build matters (an unoptimized one made ocirun ~15% slower)
     print(f"floors run on {os.path.realpath(sys.executable)} ({sys.version.split()[0]})")
-    if "ocirun" in runtimes:
-        print(f"ocirun runs on {_interpreter_of(runtimes['ocirun'])}")
+    for name in ("ocirun", "baseline"):
+        if name in runtimes:
+            print(f"{name} ({runtimes[name]}) runs on {_interpreter_of(runtimes[name])}")
     medians = {name: report(f"{name} run" if name in runtimes else name, timings[name]) for name in names}
     if "ocirun" in medians and "runc" in medians:
         print(f"ratio ocirun/runc (medians): {medians['ocirun'] / medians['runc']:.2f}x")
+    if "ocirun" in medians and "baseline" in medians:
+        print(f"ratio ocirun/baseline (medians): {medians['ocirun'] / medians['baseline']:.2f}x")
     if "runc" in medians:
         print(f"ratio python floor/runc (medians): {medians['python floor'] / medians['runc']:.2f}x")
 
@@ -145,8 +152,8 @@ def _interpreter_of(script):
         return "?"
     if not first_line.startswith("#!"):
         return "? (not a script)"
-    interpreter = first_line[2:].split()[0]
-    return f"{interpreter} -> {os.path.realpath(interpreter)}"
+    interpreter, *flags = first_line[2:].split()
+    return f"{interpreter} -> {os.path.realpath(interpreter)}{' ' + ' '.join(flags) if flags else ''}"
 
 
 if __name__ == "__main__":
