@@ -131,8 +131,8 @@ def for_container(cgroups_path, container_id, systemd=False, rootless=False):
         return manager
     if systemd:
         from ocirun.cgroups.systemd import driver_for, unit_and_slice
-        unit, slice_name = unit_and_slice(cgroups_path, container_id)
-        return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts)
+        unit, slice_name = unit_and_slice(cgroups_path, container_id, rootless)
+        return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts, rootless=rootless)
     return _cgroupfs_class(mounts)(container_cgroup_path(cgroups_path, container_id), mounts, owned=False)
 
 
@@ -163,7 +163,8 @@ def from_state(fields, init_pid=None):
     if fields.get("cgroup_driver") == "systemd":
         from ocirun.cgroups.systemd import driver_for
         unit, slice_name = fields["cgroup_unit"]
-        return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts, owned=True)
+        return driver_for(_cgroupfs_class(mounts), unit, slice_name, mounts, owned=True,
+                          rootless=bool(fields.get("cgroup_rootless")), path=fields["cgroup_path"])
     return _cgroupfs_class(mounts)(fields["cgroup_path"], mounts, created_from=fields.get("cgroup_created_from"),
                                    shared=bool(fields.get("cgroup_shared")),
                                    rootless=bool(fields.get("cgroup_rootless")))

@@ -8,6 +8,12 @@ the slice ("system.slice" when empty), whose cgroup is the slice's expanded
 path plus the unit: "machine-libpod.slice" -> /machine.slice/machine-libpod.slice.
 Empty, it is system.slice:ocirun:<container id>.
 
+Rootless, the manager is the user's own (systemd --user, on the session
+bus: DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, as runc finds it),
+the default slice user.slice, and the unit's cgroup lies below the user
+manager's own (its ControlGroup property), on cgroup v2 only: systemd
+delegates no v1 hierarchy to a user.
+
 The resource properties go to systemd too (MemoryMax, CPUWeight, TasksMax...,
 the v1 names on a v1 host), so that systemd, which owns the unit, keeps them.
 Device rules are not sent: ocirun applies them itself, on the delegated cgroup.
@@ -17,6 +23,7 @@ import os
 from ocirun.errors import ConfigError, OcirunError
 
 DEFAULT_SLICE = "system.slice"
+DEFAULT_USER_SLICE = "user.slice"
 DEFAULT_PREFIX = "ocirun"
 SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
 JOB_TIMEOUT = 30  # seconds, as runc waits
@@ -26,10 +33,11 @@ _MANAGER_PATH = "/org/freedesktop/systemd1"
 _MANAGER_INTERFACE = "org.freedesktop.systemd1.Manager"
 
 
-def unit_and_slice(cgroups_path, container_id):
+def unit_and_slice(cgroups_path, container_id, rootless=False):
     """(unit, slice) named by linux.cgroupsPath under --systemd-cgroup."""
+    default_slice = DEFAULT_USER_SLICE if rootless else DEFAULT_SLICE
     if not cgroups_path:
-        return f"{DEFAULT_PREFIX}-{container_id}.scope", DEFAULT_SLICE
+        return f"{DEFAULT_PREFIX}-{container_id}.scope", default_slice
     parts = cgroups_path.split(":")
     if len(parts) != 3:
         raise ConfigError(f"config.json: linux.cgroupsPath: {cgroups_path!r} is not slice:prefix:name, "
@@ -40,7 +48,7 @@ def unit_and_slice(cgroups_path, container_id):
                           "container's processes; name a scope")
     if not name or "/" in name or "/" in prefix:
         raise ConfigError(f"config.json: linux.cgroupsPath: {cgroups_path!r}: bad unit name")
-    return (f"{prefix}-{name}.scope" if prefix else f"{name}.scope"), slice_name or DEFAULT_SLICE
+    return (f"{prefix}-{name}.scope" if prefix else f"{name}.scope"), slice_name or default_slice
 
 
 def expand_slice(slice_name):
@@ -127,7 +135,7 @@ class SystemdDriver:
                  ("IOAccounting" if self.unified_only else "BlockIOAccounting", "b", True)]
         if resources is not None:
             props += resource_properties(resources, self.unified_only)
-        with _Bus() as bus:
+        with _Bus(self.rootless) as bus:
             try:
                 bus.run_job("StartTransientUnit", "ssa(sv)a(sa(sv))",
                             (self.unit, "replace", _variants(props), []), self.unit)
@@ -146,14 +154,14 @@ class SystemdDriver:
         """update: tell systemd the new limits, so that it keeps them."""
         props = resource_properties(resources, self.unified_only)
         if props:
-            with _Bus() as bus:
+            with _Bus(self.rootless) as bus:
                 bus.call("SetUnitProperties", "sba(sv)", (self.unit, True, _variants(props)))
 
     def destroy(self, timeout=5.0):
         """Stop the unit (systemd kills what is left in it), then remove what it leaves."""
         if not self.owned:
             return
-        with _Bus() as bus:
+        with _Bus(self.rootless) as bus:
             try:
                 bus.run_job("StopUnit", "ss", (self.unit, "replace"), self.unit)
             except OcirunError:
@@ -162,12 +170,22 @@ class SystemdDriver:
         super().destroy(timeout)
 
 
-def driver_for(base, unit, slice_name, mounts, owned=False):
-    """The systemd driver over `base`, this host's cgroupfs driver class (v1 or v2)."""
+def driver_for(base, unit, slice_name, mounts, owned=False, rootless=False, path=None):
+    """The systemd driver over `base`, this host's cgroupfs driver class (v1 or
+    v2); `path` as a container's state recorded it, else where systemd puts
+    the unit (below the user manager's own cgroup, rootless)."""
+    if rootless and not base.unified_only:
+        raise ConfigError("--systemd-cgroup: a rootless container needs cgroup v2 "
+                          "(systemd delegates no v1 hierarchy to a user)")
     cls = _SYSTEMD_CLASSES.get(base)
     if cls is None:
         cls = _SYSTEMD_CLASSES[base] = type(f"Systemd{base.__name__}", (SystemdDriver, base), {})
-    manager = cls(expand_slice(slice_name).rstrip("/") + "/" + unit, mounts, owned=owned)
+    if path is None:
+        path = expand_slice(slice_name).rstrip("/") + "/" + unit
+        if rootless:
+            with _Bus(user=True) as bus:
+                path = bus.manager_cgroup().rstrip("/") + path
+    manager = cls(path, mounts, owned=owned, rootless=rootless)
     manager.unit, manager.slice = unit, slice_name
     return manager
 
@@ -184,17 +202,32 @@ class _UnitExists(OcirunError):
 
 
 class _Bus:
-    """A connection to systemd's manager on the system bus (DBUS_SYSTEM_BUS_ADDRESS, as for every D-Bus client)."""
+    """A connection to systemd's manager: the system's on the system bus
+    (DBUS_SYSTEM_BUS_ADDRESS, as for every D-Bus client), or with `user` the
+    user's own on the session bus."""
+
+    def __init__(self, user=False):
+        self.user = user
 
     def __enter__(self):
         from jeepney import DBusAddress, MatchRule, message_bus
         from jeepney.io.blocking import open_dbus_connection
         from jeepney.wrappers import unwrap_msg
-        address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or SYSTEM_BUS
+        if self.user:
+            runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+            address = os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
+                (f"unix:path={runtime_dir}/bus" if runtime_dir else "")
+            which = "the user's D-Bus session bus"
+        else:
+            address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or SYSTEM_BUS
+            which = "the D-Bus system bus"
+        if not address:
+            raise OcirunError(f"--systemd-cgroup: no address of {which} (DBUS_SESSION_BUS_ADDRESS, "
+                              "XDG_RUNTIME_DIR)")
         try:
             self.connection = open_dbus_connection(bus=address)
         except (OSError, ValueError) as e:
-            raise OcirunError(f"--systemd-cgroup: cannot reach systemd on the D-Bus system bus {address}: "
+            raise OcirunError(f"--systemd-cgroup: cannot reach systemd on {which} {address}: "
                               f"{getattr(e, 'strerror', None) or e}") from None
         self.manager = DBusAddress(_MANAGER_PATH, bus_name="org.freedesktop.systemd1", interface=_MANAGER_INTERFACE)
         # subscribed before any job starts, so that its end cannot be missed
@@ -224,6 +257,20 @@ class _Bus:
             raise OcirunError(text) from None
         except TimeoutError:
             raise OcirunError(f"systemd: {method} {body[0]}: no answer within {JOB_TIMEOUT} s") from None
+
+    def manager_cgroup(self):
+        """The manager's own cgroup (a user manager's: .../user@UID.service)."""
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.wrappers import unwrap_msg
+        properties = DBusAddress(_MANAGER_PATH, bus_name="org.freedesktop.systemd1",
+                                 interface="org.freedesktop.DBus.Properties")
+        try:
+            reply = self.connection.send_and_get_reply(
+                new_method_call(properties, "Get", "ss", (_MANAGER_INTERFACE, "ControlGroup")), timeout=JOB_TIMEOUT)
+            (_signature, value), = unwrap_msg(reply)
+        except Exception as e:  # noqa: BLE001 - a D-Bus error or a timeout, named
+            raise OcirunError(f"systemd: the manager's ControlGroup: {e}") from None
+        return value
 
     def run_job(self, method, signature, body, unit):
         """Call a method that queues a job, and wait for the job's end: it must be "done"."""

@@ -10,9 +10,16 @@ systemd does, on the real cgroup filesystem:
                       org.freedesktop.systemd1.UnitExists
   StopUnit            kills what is in the scope, removes its cgroup, job as above
   SetUnitProperties, ResetFailedUnit: accepted
+  Get (org.freedesktop.DBus.Properties): the manager's ControlGroup
 Each call is appended to the log file as a JSON line {"method", "args"}.
 
-Usage: fake_systemd.py BUS_ADDRESS LOG_FILE   (prints "ready" once it owns the name)
+With --user UID BASE it is a user's manager (systemd --user) whose own
+cgroup is BASE on cgroup v2: it makes BASE, and units below it, as that
+manager makes them, running as UID (directories and files UID's; memory and
+pids enabled on the way down).
+
+Usage: fake_systemd.py BUS_ADDRESS LOG_FILE [--user UID BASE]
+(prints "ready" once it owns the name)
 """
 import json
 import os
@@ -52,9 +59,11 @@ def plain(value):
 
 
 class FakeSystemd:
-    def __init__(self, connection, log_path):
+    def __init__(self, connection, log_path, user=None, base=""):
         self.connection = connection
         self.log_path = log_path
+        self.user = user  # the uid whose manager this is, or None: the system's
+        self.base = base.strip("/")  # the manager's own cgroup, below the root
         self.units = {}  # name -> relative cgroup path
         self.made_slices = set()
         self.jobs = 0
@@ -87,14 +96,24 @@ class FakeSystemd:
             return
         props = {key: value for key, (_signature, value) in properties}
         relative = slice_path(props.get("Slice", "system.slice")) + "/" + name
+        if self.base:
+            relative = self.base + "/" + relative
         for hierarchy in hierarchies():
             parent = hierarchy
             for level in relative.split("/")[:-1]:
+                if self.user is not None:
+                    with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                        f.write("+memory +pids")
                 parent = os.path.join(parent, level)
                 if not os.path.isdir(parent):
                     os.mkdir(parent)
                     self.made_slices.add(parent)
+                    self.delegate(parent)
+            if self.user is not None:
+                with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                    f.write("+memory +pids")
             os.mkdir(os.path.join(hierarchy, relative))
+            self.delegate(os.path.join(hierarchy, relative))
             for pid in props.get("PIDs", []):
                 with open(os.path.join(hierarchy, relative, "cgroup.procs"), "w") as f:
                     f.write(str(pid))
@@ -128,6 +147,21 @@ class FakeSystemd:
                     time.sleep(0.01)
         self.finish_job(message, name)
 
+    def delegate(self, directory):
+        """A user manager makes its cgroups as the user: directory and files are the user's."""
+        if self.user is None:
+            return
+        os.chown(directory, self.user, self.user)
+        for name in os.listdir(directory):
+            os.chown(os.path.join(directory, name), self.user, self.user)
+
+    def Get(self, message):
+        _interface, name = message.body
+        if name != "ControlGroup":
+            self.connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownProperty", "s", (name,)))
+            return
+        self.connection.send(new_method_return(message, "v", (("s", "/" + self.base),)))
+
     def SetUnitProperties(self, message):
         self.connection.send(new_method_return(message))
 
@@ -144,9 +178,10 @@ class FakeSystemd:
 
 def main():
     address, log_path = sys.argv[1:3]
+    user, base = (int(sys.argv[4]), sys.argv[5]) if sys.argv[3:4] == ["--user"] else (None, "")
     connection = open_dbus_connection(bus=address)
     connection.send_and_get_reply(message_bus.RequestName("org.freedesktop.systemd1", 0x4))
-    fake = FakeSystemd(connection, log_path)
+    fake = FakeSystemd(connection, log_path, user, base)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     try:

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import uuid
 
@@ -18,7 +19,9 @@ import pytest
 
 from helpers import Bundle, Runtime, leftovers, sh
 
-USER = 31415  # no account: the kernel needs none, and neither does ocirun
+# nobody: an account without any privilege (the kernel and ocirun need no
+# account at all, but dbus-daemon looks a connecting uid's groups up)
+USER = 65534
 
 
 @pytest.fixture
@@ -351,3 +354,89 @@ def test_a_read_only_bind_keeps_the_flags_the_kernel_locked(ocirun_as_user, root
     data, refused, mount = result.stdout.splitlines()
     assert data == "data" and "Read-only file system" in refused
     assert {"ro", "nosuid", "nodev", "noexec"} <= set(mount.split()[3].split(","))
+
+
+# --- cgroup v2: --systemd-cgroup with the user's own systemd ----------------------------------
+
+USER_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+@pytest.fixture
+def user_systemd(user_dir):
+    """A session bus at $XDG_RUNTIME_DIR/bus (where runc and ocirun look when
+    DBUS_SESSION_BUS_ADDRESS is unset) and fake_systemd.py on it as the
+    user's manager, whose cgroup is delegated to the user (cgroup v2 only)."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.subtree_control") or os.path.exists("/sys/fs/cgroup/cpu"):
+        pytest.skip("cgroup v2 only: the v2 VM runs this (tests/vm)")
+    if not shutil.which("dbus-daemon"):
+        pytest.skip("needs dbus-daemon")
+    run = os.path.join(user_dir, "run")
+    os.makedirs(run, mode=0o700, exist_ok=True)
+    os.chown(run, USER, USER)
+    config = os.path.join(user_dir, "bus.conf")
+    with open(config, "w") as f:
+        f.write(USER_BUS_CONFIG.format(socket=os.path.join(run, "bus")))
+    daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nosyslog",
+                               "--print-address=1"], stdout=subprocess.PIPE, text=True)
+    address = daemon.stdout.readline().strip()
+    base = f"/ocirun-user-{os.getpid()}/user@{USER}.service"
+    fake = os.path.join(os.path.dirname(__file__), "fake_systemd.py")
+    service = subprocess.Popen([sys.executable, fake, address, os.path.join(user_dir, "calls.jsonl"),
+                                "--user", str(USER), base], stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout.readline().strip() == "ready"
+        yield base
+    finally:
+        service.terminate()
+        service.wait(10)
+        daemon.terminate()
+        daemon.wait(10)
+        top = "/sys/fs/cgroup" + base.rsplit("/", 1)[0]
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+
+
+def test_systemd_cgroup_goes_through_the_users_own_manager(ocirun_command, user_dir, rootless_bundle, user_systemd):
+    # ocirun's alone: runc 1.1.5 refuses the systemd driver unless
+    # /run/systemd/system says systemd booted the host, which the stand-in cannot
+    rt = Runtime(as_user_command(ocirun_command[-1], user_dir), os.path.join(user_dir, "run", "state"))
+    rt.global_args = ("--systemd-cgroup",)
+    cid = rt.new_id()
+    rootless_bundle.linux["cgroupsPath"] = f"user.slice:ocirunt:{cid}"
+    rootless_bundle.linux["resources"] = {"memory": {"limit": 48 << 20}, "pids": {"limit": 30}}
+    try:
+        started = rt.run(cid, rootless_bundle.set_args(["sleep", "60"]), "-d")
+        assert started.returncode == 0, started.stderr
+        directory = f"/sys/fs/cgroup{user_systemd}/user.slice/ocirunt-{cid}.scope"
+        with open(os.path.join(directory, "memory.max")) as f:
+            assert f.read().strip() == str(48 << 20)
+        with open(os.path.join(directory, "pids.max")) as f:
+            assert f.read().strip() == "30"
+        with open(os.path.join(directory, "cgroup.procs")) as f:
+            assert str(rt.state(cid)["pid"]) in f.read().split()
+    finally:
+        rt.remove_everything()
+    assert not os.path.exists(f"/sys/fs/cgroup{user_systemd}/user.slice/ocirunt-{cid}.scope")
+
+
+def test_systemd_cgroup_rootless_on_cgroup_v1_is_refused(ocirun_as_user, rootless_bundle):
+    if os.path.exists("/sys/fs/cgroup/cgroup.subtree_control") and not os.path.exists("/sys/fs/cgroup/cpu"):
+        pytest.skip("cgroup v1 hosts only")
+    cid = ocirun_as_user.new_id()
+    result = ocirun_as_user("--systemd-cgroup", "run", "--bundle", rootless_bundle, cid)
+    assert result.returncode == 1 and "cgroup v2" in result.stderr and "--systemd-cgroup" in result.stderr, \
+        result.stderr
+    assert not os.path.exists(os.path.join(ocirun_as_user.root, cid))
