@@ -506,3 +506,26 @@ def assert_clean_failure(runtime, result, container_id, *mentions):
 def create_fails_cleanly(runtime, bundle, *mentions):
     container_id = runtime.new_id()
     assert_clean_failure(runtime, runtime("create", "-b", bundle, container_id), container_id, *mentions)
+
+
+DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>{bus_type}</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def start_dbus_daemon(config_path, socket, bus_type="system"):
+    """A dbus-daemon of the test's own listening at `socket`, open to every
+    user; returns (process, its address). The test terminates it."""
+    with open(config_path, "w") as f:
+        f.write(DBUS_CONFIG.format(bus_type=bus_type, socket=socket))
+    daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config_path}", "--nofork", "--nosyslog",
+                               "--print-address=1"], stdout=subprocess.PIPE, text=True)
+    return daemon, daemon.stdout.readline().strip()

@@ -9,21 +9,10 @@ import sys
 
 import pytest
 
-from helpers import CGROUP_ROOT, create_fails_cleanly, leftovers, sh, unified_only
+from helpers import CGROUP_ROOT, create_fails_cleanly, leftovers, sh, start_dbus_daemon, unified_only
 
 SLICE = "ocirunt-inner.slice"
 SLICE_PATH = "/ocirunt.slice/ocirunt-inner.slice"
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 pytestmark = pytest.mark.skipif(not shutil.which("dbus-daemon"), reason="needs dbus-daemon (apt-get install dbus-daemon)")
 
@@ -62,12 +51,7 @@ def systemd(tmp_path):
     units needed go too (ocirun leaves a slice's directories, which are
     systemd's, as runc does)."""
     existed = set(slice_directories())
-    socket = tmp_path / "bus.sock"
-    config = tmp_path / "bus.conf"
-    config.write_text(BUS_CONFIG.format(socket=socket))
-    daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nosyslog",
-                               "--print-address=1"], stdout=subprocess.PIPE, text=True)
-    address = daemon.stdout.readline().strip()
+    daemon, address = start_dbus_daemon(tmp_path / "bus.conf", tmp_path / "bus.sock")
     log_path = tmp_path / "calls.jsonl"
     service = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "fake_systemd.py"),
                                 address, str(log_path)], stdout=subprocess.PIPE, text=True)

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from helpers import Bundle, Runtime, leftovers, sh
+from helpers import Bundle, Runtime, leftovers, sh, start_dbus_daemon
 
 # nobody: an account without any privilege (the kernel and ocirun need no
 # account at all, but dbus-daemon looks a connecting uid's groups up)
@@ -358,17 +358,6 @@ def test_a_read_only_bind_keeps_the_flags_the_kernel_locked(ocirun_as_user, root
 
 # --- cgroup v2: --systemd-cgroup with the user's own systemd ----------------------------------
 
-USER_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 @pytest.fixture
@@ -383,12 +372,7 @@ def user_systemd(user_dir):
     run = os.path.join(user_dir, "run")
     os.makedirs(run, mode=0o700, exist_ok=True)
     os.chown(run, USER, USER)
-    config = os.path.join(user_dir, "bus.conf")
-    with open(config, "w") as f:
-        f.write(USER_BUS_CONFIG.format(socket=os.path.join(run, "bus")))
-    daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--nosyslog",
-                               "--print-address=1"], stdout=subprocess.PIPE, text=True)
-    address = daemon.stdout.readline().strip()
+    daemon, address = start_dbus_daemon(os.path.join(user_dir, "bus.conf"), os.path.join(run, "bus"), "session")
     base = f"/ocirun-user-{os.getpid()}/user@{USER}.service"
     fake = os.path.join(os.path.dirname(__file__), "fake_systemd.py")
     service = subprocess.Popen([sys.executable, fake, address, os.path.join(user_dir, "calls.jsonl"),
