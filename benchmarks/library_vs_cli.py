@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""ocirun as a library against the runtimes' command lines: run of a busybox
+/bin/true, and create / start / delete timed one by one as an engine calls
+them.
+
+    sudo /opt/ocirun/bin/python benchmarks/library_vs_cli.py [--runs 40]
+
+"ocirun library" is this Python process, which has imported ocirun already,
+calling Container.run (create, start, wait, delete) with no process of
+ocirun's spawned; the others are the commands `crun run` (when installed),
+`runc run` and `ocirun run`.  All alternate within one loop, each with a
+fresh container id.  crun 1.8.1 refuses a hybrid cgroup v1 layout, so the
+whole benchmark runs in a private mount namespace of its own where the
+unified hierarchy (/sys/fs/cgroup/unified) is unmounted; the host's mounts
+are untouched.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# the installed ocirun (run this with its interpreter): the library needs its built shim
+from ocirun.bundles import build_busybox_bundle  # noqa: E402
+from ocirun.container import Container  # noqa: E402
+
+WARMUPS = 3
+MARKER = "OCIRUN_BENCH_PRIVATE_MOUNTS"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=40, help="timed runs per command (default 40)")
+    parser.add_argument("--ocirun", default=shutil.which("ocirun") or "ocirun", help="ocirun executable")
+    return parser.parse_args()
+
+
+def in_private_mounts():
+    """Re-run this script in a mount namespace of its own, without the unified hierarchy."""
+    if os.environ.get(MARKER):
+        if os.path.ismount("/sys/fs/cgroup/unified"):
+            subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
+        return
+    env = dict(os.environ, **{MARKER: "1"})
+    os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv], env)
+
+
+def timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def cli(argv, cwd):
+    def call():
+        # stderr to a file, not a pipe: a created container's init keeps it
+        # open, so a pipe would not reach EOF until the container exits
+        with tempfile.TemporaryFile() as err:
+            result = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            if result.returncode != 0:
+                err.seek(0)
+                sys.exit(f"{' '.join(argv)} exited {result.returncode}: {err.read().decode(errors='replace')}")
+    return call
+
+
+def main():
+    options = parse_args()
+    in_private_mounts()
+    runtimes = {"ocirun": shutil.which(options.ocirun), "runc": shutil.which("runc"), "crun": shutil.which("crun")}
+    runtimes = {name: path for name, path in runtimes.items() if path}
+    serial = iter(range(1_000_000))
+    with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
+        bundle = build_busybox_bundle(os.path.join(tmp, "bundle"), args=["/bin/true"])
+        # crun 1.8.1 knows runtime-spec versions up to 1.0: the same config, labelled so
+        crun_bundle = build_busybox_bundle(os.path.join(tmp, "crun-bundle"), args=["/bin/true"])
+        with open(os.path.join(crun_bundle, "config.json")) as f:
+            config = json.load(f)
+        config["ociVersion"] = "1.0.2"
+        with open(os.path.join(crun_bundle, "config.json"), "w") as f:
+            json.dump(config, f)
+        bundle_of = {"crun": crun_bundle}
+
+        def new_id():
+            return f"bench-{os.getpid()}-{next(serial)}"
+
+        def library_run():
+            status = Container.run(new_id(), bundle=bundle, root=os.path.join(tmp, "library"))
+            if status != 0:
+                sys.exit(f"Container.run exited {status}")
+
+        def steps(name):
+            """create, start and delete as three commands, each timed."""
+            root = os.path.join(tmp, name + "-steps")
+            container_id = new_id()
+            base = [runtimes[name], "--root", root]
+            where = bundle_of.get(name, bundle)
+            return [("create", cli(base + ["create", container_id], where)),
+                    ("start", cli(base + ["start", container_id], where)),
+                    ("delete", cli(base + ["delete", "-f", container_id], where))]
+
+        timings = {}
+        names = ["ocirun library"] + [f"{name} run" for name in runtimes]
+
+        def one_round(order, record):
+            for name in order:
+                if name == "ocirun library":
+                    seconds = timed(library_run)
+                else:
+                    runtime = name.split()[0]
+                    seconds = timed(cli([runtimes[runtime], "--root", os.path.join(tmp, runtime), "run", new_id()],
+                                        bundle_of.get(runtime, bundle)))
+                if record:
+                    timings.setdefault(name, []).append(seconds)
+            for runtime in sorted(runtimes) if order == names else sorted(runtimes, reverse=True):
+                for step, call in steps(runtime):
+                    seconds = timed(call)
+                    if record:
+                        timings.setdefault(f"{runtime} {step}", []).append(seconds)
+
+        for _ in range(WARMUPS):
+            one_round(names, record=False)
+        for run in range(options.runs):
+            one_round(names if run % 2 == 0 else names[::-1], record=True)
+
+    print(f"busybox /bin/true, {options.runs} runs each after {WARMUPS} warmups, alternating order, "
+          "in a private mount namespace without the unified hierarchy")
+    medians = {}
+    for name, seconds in timings.items():
+        ms = sorted(s * 1000 for s in seconds)
+        medians[name] = statistics.median(ms)
+        deciles = statistics.quantiles(ms, n=10, method="inclusive")
+        print(f"{name:<16} median {medians[name]:8.2f} ms   p10 {deciles[0]:8.2f} ms   p90 {deciles[-1]:8.2f} ms")
+    for other in ("crun run", "runc run"):
+        if other in medians:
+            print(f"ratio ocirun library/{other} (medians): {medians['ocirun library'] / medians[other]:.2f}x")
+    if "runc run" in medians:
+        print(f"ratio ocirun run/runc run (medians): {medians['ocirun run'] / medians['runc run']:.2f}x")
+        for step in ("create", "start", "delete"):
+            print(f"ratio ocirun {step}/runc {step} (medians): "
+                  f"{medians[f'ocirun {step}'] / medians[f'runc {step}']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
