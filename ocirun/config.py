@@ -303,8 +303,17 @@ class Process(Frozen):
         )
 
     def environ(self):
-        """env as the dict execve takes (an entry without "=" is an empty variable)."""
-        return dict(entry.split("=", 1) if "=" in entry else (entry, "") for entry in self.env)
+        """env as the dict execve takes.  An entry runc refuses is an error in
+        its words: one without "=", or with an empty name (execve would take
+        neither; an empty entry once killed the init after create)."""
+        environ = {}
+        for index, entry in enumerate(self.env):
+            name, equals, value = entry.partition("=")
+            if not equals or not name:
+                what = "invalid environment variable" if not equals else "environment variable name can't be empty"
+                raise ConfigError(f"config.json: process.env[{index}]: {what}: {jsonio.dumps(entry)}")
+            environ[name] = value
+        return environ
 
 
 class Config(Frozen):

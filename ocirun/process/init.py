@@ -205,8 +205,8 @@ def exec_user_process(ctx, path, wait_for_start_in_helper=False):
         sealed_exec.exec_through(ctx.inherited.exec_helper, path, process.args, ctx.environ,
                                  ctx.inherited.status_fd,
                                  ctx.inherited.fifo_fd if wait_for_start_in_helper else None)
-    except OSError as e:
-        message = f"exec {process.args[0]}: {e.strerror}"
+    except (OSError, ValueError) as e:  # ValueError: what execve cannot take (plan.validate refuses it)
+        message = f"exec {process.args[0]}: {getattr(e, 'strerror', None) or e}"
         os.write(2, f"ocirun: {message}\n".encode())
         _report_start_failure(ctx, message)
     os._exit(1)  # runc's init's status when its last exec fails

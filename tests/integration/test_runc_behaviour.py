@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from helpers import sh, wait_for_file
+from helpers import leftovers, sh, wait_for_file
 
 
 def run_output(rt, bundle, *options):
@@ -216,6 +216,25 @@ def test_an_executable_the_kernel_refuses_fails_with_runcs_words_and_status(ocir
     rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
     result = rt("exec", cid, "/bin/not-a-program")
     assert (result.returncode, result.stderr.strip()) == (1, words), result.stderr
+
+
+@pytest.mark.parametrize("entry, words", [("", 'invalid environment variable: ""'),
+                                          ("NOEQUALS", 'invalid environment variable: "NOEQUALS"'),
+                                          ("=x", 'environment variable name can\'t be empty: "=x"')])
+def test_an_env_entry_runc_refuses_is_refused_before_anything_runs(ocirun_and_runc, bundle, entry, words):
+    # found by the property test: "" passed the checks and killed the init
+    # after create, so that run failed with no word at all
+    rt = ocirun_and_runc
+    bundle.process["env"].append(entry)
+    cid = rt.new_id()
+    result = rt.run(cid, bundle.set_args(["true"]))
+    # (runc's logrus line escapes the quotes)
+    assert result.returncode == 1 and words in result.stderr.replace('\\"', '"'), result.stderr
+    assert not leftovers(rt, cid)
+    del bundle.process["env"][-1]
+    rt.run(cid, bundle.set_args(["sleep", "30"]), "-d")
+    refused = rt("exec", "--env", entry, cid, "true")
+    assert refused.returncode == 255 and words in refused.stderr.replace('\\"', '"'), refused.stderr
 
 
 # --- user namespaces ------------------------------------------------------
