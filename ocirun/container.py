@@ -21,10 +21,11 @@ from ocirun.version import OCI_VERSION
 from ocirun import cgroups
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
+from ocirun.rootless import SYSTEM_STATE_ROOT
 from ocirun.state import (CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
                           check_allowed, process_start_time)
 
-DEFAULT_ROOT = "/run/ocirun"
+DEFAULT_ROOT = SYSTEM_STATE_ROOT  # the library's default; the command's is rootless.default_state_root()
 CONFIG_COPY = "config.json"  # in the state directory
 
 
@@ -67,8 +68,7 @@ class Container:
         plan = prepare_create(container_id, config, options.replacing(seccomp_cache=store.seccomp_cache_directory()))
         from ocirun.rootless import resolve
         cgroup = cgroups.for_container(config.cgroups_path, container_id, systemd_cgroup, resolve(rootless))
-        if cgroup.driver == "none":
-            cgroup.check_resources(config.resources)
+        cgroup.check_resources(config.resources)
         directory = store.create_directory(container_id)  # the id is ours now
         lock = store.lock(container_id)
         try:

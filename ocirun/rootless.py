@@ -13,15 +13,20 @@ from ocirun.errors import OcirunError
 
 SYSTEM_STATE_ROOT = "/run/ocirun"
 _FULL_MAP = "0 0 4294967295"
+_in_user_namespace = None  # read once: the command's process never changes its user namespace
 
 
 def in_user_namespace():
-    """Whether this process runs in a user namespace other than the host's."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() != _FULL_MAP.split()
-    except OSError:
-        return False
+    """Whether this process runs in a user namespace other than the host's
+    (asked by the state root's choice, --rootless auto and the plan alike)."""
+    global _in_user_namespace
+    if _in_user_namespace is None:
+        try:
+            with open("/proc/self/uid_map") as f:
+                _in_user_namespace = f.read().split() != _FULL_MAP.split()
+        except OSError:
+            _in_user_namespace = False
+    return _in_user_namespace
 
 
 def resolve(flag="auto"):

@@ -17,9 +17,10 @@ BEST_EFFORT = ("memory.kernel", "memory.kernelTCP")
 class Manager:
     """One container's cgroup: `path` in each hierarchy of `mounts` (name ->
     mount point).  The protocol every driver implements (CgroupfsV1,
-    CgroupfsV2, and systemd's on either, systemd.py): check_free, create,
-    join, apply_resources, apply_device_rules, freeze, thaw, frozen, stats,
-    oom_watch, pids, signal_all, destroy.  `driver` and `path`, with the
+    CgroupfsV2, and systemd's on either, systemd.py; none.py's NoCgroup):
+    check_resources, check_free, create, join, apply_resources,
+    apply_device_rules, freeze, thaw, frozen, stats, oom_watch, pids,
+    signal_all, destroy.  `driver` and `path`, with the
     mounts, are what the container's state records (state_fields), so that
     later verbs rebuild the same manager (from_state) without looking again."""
 
@@ -54,6 +55,10 @@ class Manager:
 
     def directories(self):
         return [os.path.join(mount, self.path.lstrip("/")) for mount in self.mounts.values()]
+
+    def check_resources(self, resources, where="config.json: linux.resources"):
+        """Before anything is made: whether this cgroup can take `resources`
+        at all (every driver that makes a cgroup can; none.NoCgroup cannot)."""
 
     def check_free(self, warn):
         """A cgroup that already holds processes belongs to something else too:
