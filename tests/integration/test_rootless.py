@@ -17,28 +17,52 @@ import uuid
 
 import pytest
 
-from helpers import Bundle, Runtime, leftovers, sh, start_dbus_daemon
+from helpers import Bundle, Runtime, leftovers, sh, start_dbus_daemon, unified_only
 
 # nobody: an account without any privilege (the kernel and ocirun need no
 # account at all, but dbus-daemon looks a connecting uid's groups up)
 USER = 65534
 
 
+def chown_tree(path, uid):
+    for directory, _, files in os.walk(path):
+        os.chown(directory, uid, uid)
+        for name in files:
+            os.lchown(os.path.join(directory, name), uid, uid)
+
+
 @pytest.fixture
 def user_dir():
     """A directory the user owns, where the host's root reached it (pytest's
-    tmp_path lies under a directory only root may enter)."""
+    tmp_path lies under a directory only root may enter), with `run` in it,
+    0700: the user's $XDG_RUNTIME_DIR."""
     path = tempfile.mkdtemp(prefix="ocirun-rootless-")
     os.chmod(path, 0o755)
-    os.chown(path, USER, USER)
+    os.mkdir(os.path.join(path, "run"), 0o700)
+    chown_tree(path, USER)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
-def as_user_command(binary, user_dir):
-    return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups", "env", "-i",
+def as_user_command(binary, user_dir, uid=USER):
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "env", "-i",
             "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOME={user_dir}",
             f"XDG_RUNTIME_DIR={os.path.join(user_dir, 'run')}", binary]
+
+
+def runtime_as_user(binary, user_dir, uid=USER, before=()):
+    """A Runtime that runs `binary` as the user (after the command `before`,
+    when given), on a --root under its $XDG_RUNTIME_DIR."""
+    return Runtime([*before, *as_user_command(binary, user_dir, uid)], os.path.join(user_dir, "run", "state"))
+
+
+def remove_everything_checked(rt):
+    """Force-delete what the test left, and fail on anything that stays."""
+    problems = rt.remove_everything()
+    for container_id in rt.ids:
+        left = [item for item in leftovers(rt, container_id) if not item.startswith("state")]
+        assert not left, f"{container_id} left {left}"
+    assert not problems, problems
 
 
 @pytest.fixture(params=["ocirun", "runc"])
@@ -47,27 +71,16 @@ def as_user(request, ocirun_command, user_dir):
     binary = ocirun_command[-1] if request.param == "ocirun" else shutil.which("runc")
     if binary is None:
         pytest.skip("runc, the reference, is not installed")
-    os.makedirs(os.path.join(user_dir, "run"), mode=0o700)
-    os.chown(os.path.join(user_dir, "run"), USER, USER)
-    rt = Runtime(as_user_command(binary, user_dir), os.path.join(user_dir, "run", "state"))
-    rt.name = request.param
+    rt = runtime_as_user(binary, user_dir)
     yield rt
-    problems = rt.remove_everything()
-    for container_id in rt.ids:
-        left = [item for item in leftovers(rt, container_id) if not item.startswith("state")]
-        assert not left, f"{container_id} left {left}"
-    assert not problems, problems
+    remove_everything_checked(rt)
 
 
 @pytest.fixture
 def ocirun_as_user(ocirun_command, user_dir):
-    os.makedirs(os.path.join(user_dir, "run"), mode=0o700)
-    os.chown(os.path.join(user_dir, "run"), USER, USER)
-    rt = Runtime(as_user_command(ocirun_command[-1], user_dir), os.path.join(user_dir, "run", "state"))
+    rt = runtime_as_user(ocirun_command[-1], user_dir)
     yield rt
-    rt.remove_everything()
-    for container_id in rt.ids:
-        assert not [item for item in leftovers(rt, container_id) if not item.startswith("state")]
+    remove_everything_checked(rt)
 
 
 @pytest.fixture
@@ -76,10 +89,7 @@ def rootless_bundle(ocirun_command, user_dir):
     path = os.path.join(user_dir, "bundle")
     bundle = Bundle(path, ["true"])
     os.unlink(bundle.config_path)
-    for directory, _, files in os.walk(path):
-        os.chown(directory, USER, USER)
-        for name in files:
-            os.lchown(os.path.join(directory, name), USER, USER)
+    chown_tree(path, USER)
     subprocess.run(as_user_command(ocirun_command[-1], user_dir)[:-1] + list(ocirun_command) +
                    ["spec", "--rootless", "--bundle", path], check=True, capture_output=True)
     with open(bundle.config_path) as f:
@@ -191,8 +201,7 @@ def delegated_subtree():
     it (the directory and its cgroup.procs, cgroup.subtree_control and
     cgroup.threads chowned), with a leaf `launcher` for the user's processes."""
     unified = "/sys/fs/cgroup"
-    if not os.path.exists(os.path.join(unified, "cgroup.subtree_control")) or \
-            os.path.exists(os.path.join(unified, "cpu")):
+    if not unified_only():
         pytest.skip("cgroup v2 only: the v2 VM runs this (tests/vm)")
     name = f"ocirun-delegated-{os.getpid()}"
     top = os.path.join(unified, name)
@@ -218,12 +227,9 @@ def delegated_subtree():
 def test_a_delegated_cgroup_v2_subtree_takes_the_containers_cgroup(runtime_name, ocirun_command, user_dir,
                                                                     rootless_bundle, delegated_subtree):
     binary = ocirun_command[-1] if runtime_name == "ocirun" else shutil.which("runc")
-    os.makedirs(os.path.join(user_dir, "run"), mode=0o700)
-    os.chown(os.path.join(user_dir, "run"), USER, USER)
     launcher = f"/sys/fs/cgroup{delegated_subtree}/launcher/cgroup.procs"
     # the user's processes live in its subtree, as in a systemd user session
-    command = ["sh", "-c", f'echo $$ > {launcher} && exec "$@"', "sh", *as_user_command(binary, user_dir)]
-    rt = Runtime(command, os.path.join(user_dir, "run", "state"))
+    rt = runtime_as_user(binary, user_dir, before=["sh", "-c", f'echo $$ > {launcher} && exec "$@"', "sh"])
     cid = rt.new_id()
     path = f"{delegated_subtree}/containers/{cid}"
     rootless_bundle.linux["cgroupsPath"] = path
@@ -275,14 +281,8 @@ def subid_user():
 def test_id_ranges_go_through_newuidmap(runtime_name, ocirun_command, subid_user, rootless_bundle, user_dir):
     name, uid, start, count = subid_user
     binary = ocirun_command[-1] if runtime_name == "ocirun" else shutil.which("runc")
-    for directory, _, files in os.walk(user_dir):
-        os.chown(directory, uid, uid)
-        for entry in files:
-            os.lchown(os.path.join(directory, entry), uid, uid)
-    os.makedirs(os.path.join(user_dir, "run"), mode=0o700, exist_ok=True)
-    os.chown(os.path.join(user_dir, "run"), uid, uid)
-    command = [part.replace(str(USER), str(uid)) for part in as_user_command(binary, user_dir)]
-    rt = Runtime(command, os.path.join(user_dir, "run", "state"))
+    chown_tree(user_dir, uid)
+    rt = runtime_as_user(binary, user_dir, uid)
     linux = rootless_bundle.linux
     linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1},
                             {"containerID": 1, "hostID": start, "size": count}]
@@ -365,13 +365,11 @@ def user_systemd(user_dir):
     """A session bus at $XDG_RUNTIME_DIR/bus (where runc and ocirun look when
     DBUS_SESSION_BUS_ADDRESS is unset) and fake_systemd.py on it as the
     user's manager, whose cgroup is delegated to the user (cgroup v2 only)."""
-    if not os.path.exists("/sys/fs/cgroup/cgroup.subtree_control") or os.path.exists("/sys/fs/cgroup/cpu"):
+    if not unified_only():
         pytest.skip("cgroup v2 only: the v2 VM runs this (tests/vm)")
     if not shutil.which("dbus-daemon"):
         pytest.skip("needs dbus-daemon")
     run = os.path.join(user_dir, "run")
-    os.makedirs(run, mode=0o700, exist_ok=True)
-    os.chown(run, USER, USER)
     daemon, address = start_dbus_daemon(os.path.join(user_dir, "bus.conf"), os.path.join(run, "bus"), "session")
     base = f"/ocirun-user-{os.getpid()}/user@{USER}.service"
     fake = os.path.join(os.path.dirname(__file__), "fake_systemd.py")
@@ -396,7 +394,7 @@ def user_systemd(user_dir):
 def test_systemd_cgroup_goes_through_the_users_own_manager(ocirun_command, user_dir, rootless_bundle, user_systemd):
     # ocirun's alone: runc 1.1.5 refuses the systemd driver unless
     # /run/systemd/system says systemd booted the host, which the stand-in cannot
-    rt = Runtime(as_user_command(ocirun_command[-1], user_dir), os.path.join(user_dir, "run", "state"))
+    rt = runtime_as_user(ocirun_command[-1], user_dir)
     rt.global_args = ("--systemd-cgroup",)
     cid = rt.new_id()
     rootless_bundle.linux["cgroupsPath"] = f"user.slice:ocirunt:{cid}"
@@ -417,7 +415,7 @@ def test_systemd_cgroup_goes_through_the_users_own_manager(ocirun_command, user_
 
 
 def test_systemd_cgroup_rootless_on_cgroup_v1_is_refused(ocirun_as_user, rootless_bundle):
-    if os.path.exists("/sys/fs/cgroup/cgroup.subtree_control") and not os.path.exists("/sys/fs/cgroup/cpu"):
+    if unified_only():
         pytest.skip("cgroup v1 hosts only")
     cid = ocirun_as_user.new_id()
     result = ocirun_as_user("--systemd-cgroup", "run", "--bundle", rootless_bundle, cid)
