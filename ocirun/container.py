@@ -353,7 +353,10 @@ class Container:
 
     def _cgroup(self):
         """The cgroup driver create chose, on the path and hierarchies it recorded."""
-        return cgroups.from_state(self.record.cgroup_fields(), self.record.pid)
+        # the init's pid only while it is still our process: a cgroup-less
+        # container finds its processes from it, and a reused pid is another's
+        init_pid = self.record.pid if self.record.init_alive() else None
+        return cgroups.from_state(self.record.cgroup_fields(), init_pid)
 
     def _signal_init(self, signum):
         """Signal the init through a pidfd, after checking it is still our process."""

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -422,3 +423,30 @@ def test_systemd_cgroup_rootless_on_cgroup_v1_is_refused(ocirun_as_user, rootles
     assert result.returncode == 1 and "cgroup v2" in result.stderr and "--systemd-cgroup" in result.stderr, \
         result.stderr
     assert not os.path.exists(os.path.join(ocirun_as_user.root, cid))
+
+
+def test_kill_all_without_a_cgroup_never_reaches_a_process_that_took_the_inits_pid(ocirun_as_user,
+                                                                                  rootless_bundle):
+    """Without a cgroup, kill --all finds the container's processes from its
+    init; once the init is gone its pid may be another process's. The state
+    is made to name such a process (one of the user's own, outside the
+    container): it must survive kill --all."""
+    cid = ocirun_as_user.new_id()
+    started = ocirun_as_user.run(cid, rootless_bundle.set_args(["sleep", "60"]), "-d")
+    assert started.returncode == 0, started.stderr
+    bystander = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
+                                  "sleep", "60"])
+    try:
+        state_path = os.path.join(ocirun_as_user.root, cid, "state.json")
+        with open(state_path) as f:
+            state = json.load(f)
+        os.kill(state["pid"], 9)
+        state["pid"] = bystander.pid  # as if the kernel had reused the init's pid
+        with open(state_path, "w") as f:
+            json.dump(state, f)
+        ocirun_as_user("kill", "--all", cid, "KILL")
+        time.sleep(0.2)
+        assert bystander.poll() is None, "kill --all killed a process outside the container"
+    finally:
+        bystander.kill()
+        bystander.wait()
