@@ -16,9 +16,7 @@ import os
 import _signal
 from _signal import SIGKILL, SIGTERM
 
-from ocirun import config as config_module
 from ocirun.version import OCI_VERSION
-from ocirun import cgroups
 from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
 from ocirun.rootless import SYSTEM_STATE_ROOT
@@ -58,6 +56,8 @@ class Container:
 
     @classmethod
     def _create(cls, container_id, bundle, root, pid_file, systemd_cgroup, options, rootless="auto"):
+        from ocirun import cgroups
+        from ocirun import config as config_module
         from ocirun.process.plan import prepare_create
         store = StateStore(root)
         config = config_module.load(bundle)
@@ -86,7 +86,7 @@ class Container:
         with self._locked():
             status = self.status()
             check_allowed("start", self.id, status)
-            hooks = config_module.hooks_from_json(self.record.hooks)
+            hooks = _hooks_of(self.record)
             notify = self._listen_for_notify()
             watched = startsync.watch_exec(self.record.directory)  # None unless create asked for it
             fifo = os.path.join(self.record.directory, startsync.FIFO_NAME)
@@ -173,6 +173,7 @@ class Container:
     def exec_process(self, flags):
         """The process `runc exec ID ARGS` starts: the container's own, as
         create saw it, with the flags (a config.ExecFlags) applied."""
+        from ocirun import config as config_module
         return config_module.exec_process_from_flags(self._saved_config_text(), flags)
 
     def exec(self, process, detach=False, pid_file=None, preserve_fds=0, console_socket=None,
@@ -189,6 +190,7 @@ class Container:
             # runc's words, which scripts match
             raise WrongState(f"cannot exec in a paused container {self.id} (--ignore-paused to do it anyway)")
         check_allowed("exec", self.id, status)
+        from ocirun import config as config_module
         config = config_module.from_saved(self._saved_config_text(), self.record.bundle)
         # a terminal without a console socket: this command relays it, as runc's exec does
         # (CRI-O runs a terminal exec so, on a pty of its own)
@@ -346,7 +348,7 @@ class Container:
             else:
                 check_allowed("delete", self.id, status)
             _destroy(self.store, self.id, self._cgroup(), self.record.host_mounts)
-            poststop = config_module.hooks_from_json(self.record.hooks).get("poststop")
+            poststop = _hooks_of(self.record).get("poststop")
             _run_poststop_hooks(poststop, self.id, self.record)
 
     # --- helpers --------------------------------------------------------------
@@ -356,6 +358,7 @@ class Container:
         # the init's pid only while it is still our process: a cgroup-less
         # container finds its processes from it, and a reused pid is another's
         init_pid = self.record.pid if self.record.init_alive() else None
+        from ocirun import cgroups
         return cgroups.from_state(self.record.cgroup_fields(), init_pid)
 
     def _signal_init(self, signum):
@@ -389,6 +392,15 @@ class _Lock:
     def __exit__(self, *exc):
         self.container._holds_lock = False
         os.close(self.fd)
+
+
+def _hooks_of(record):
+    """The hooks create kept in the state, by phase (config.py reads them;
+    imported only for a container that has some: start and delete stay cheap)."""
+    if not record.hooks:
+        return {}
+    from ocirun import config as config_module
+    return config_module.hooks_from_json(record.hooks)
 
 
 def _start_must_watch_exec(config):

@@ -221,6 +221,14 @@ def _path(bundle):
 
 # --- what a container may leave behind ----------------------------------------
 
+def runtime_interpreter(rt):
+    """The interpreter that runs ocirun's command (its script's #! line, whose
+    flags, -IS, are left out: run without them it searches a superset of the
+    paths the command searches)."""
+    with open(rt.command[0]) as script:
+        return script.readline()[2:].split()[0]
+
+
 def unified_only():
     """Whether this host is cgroup v2 alone (as in the tests' VM)."""
     return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))

@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from helpers import build_probe, leftovers, sh, wait_for_file, wait_until
+from helpers import build_probe, leftovers, runtime_interpreter, sh, wait_for_file, wait_until
 
 SECRET = "OCIRUN_TEST_SECRET=do-not-leak-7f3a"
 
@@ -585,14 +585,6 @@ def test_proc_and_sysfs_never_go_through_a_symlink_in_the_image(attacked, bundle
 
 
 # --- the image's files as Python modules ---------------------------------------------------
-
-def runtime_interpreter(rt):
-    """The interpreter that runs ocirun's command (its script's #! line, whose
-    flags, -IS, are left out: run without them it searches a superset of the
-    paths the command searches)."""
-    with open(rt.command[0]) as script:
-        return script.readline()[2:].split()[0]
-
 
 def plant_modules_where_the_runtime_looks(rootfs, interpreter, marker):
     """A module for every name the runtime's interpreter could still import
