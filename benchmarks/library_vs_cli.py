@@ -15,21 +15,18 @@ unified hierarchy (/sys/fs/cgroup/unified) is unmounted; the host's mounts
 are untouched.
 """
 import argparse
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from common import bundles_for, find_runtimes, in_private_mounts, report
 # the installed ocirun (run this with its interpreter): the library needs its built shim
-from ocirun.bundles import build_busybox_bundle  # noqa: E402
-from ocirun.container import Container  # noqa: E402
+from ocirun.container import Container
 
 WARMUPS = 3
-MARKER = "OCIRUN_BENCH_PRIVATE_MOUNTS"
 
 
 def parse_args():
@@ -37,16 +34,6 @@ def parse_args():
     parser.add_argument("--runs", type=int, default=40, help="timed runs per command (default 40)")
     parser.add_argument("--ocirun", default=shutil.which("ocirun") or "ocirun", help="ocirun executable")
     return parser.parse_args()
-
-
-def in_private_mounts():
-    """Re-run this script in a mount namespace of its own, without the unified hierarchy."""
-    if os.environ.get(MARKER):
-        if os.path.ismount("/sys/fs/cgroup/unified"):
-            subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
-        return
-    env = dict(os.environ, **{MARKER: "1"})
-    os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv], env)
 
 
 def timed(function):
@@ -70,19 +57,11 @@ def cli(argv, cwd):
 def main():
     options = parse_args()
     in_private_mounts()
-    runtimes = {"ocirun": shutil.which(options.ocirun), "runc": shutil.which("runc"), "crun": shutil.which("crun")}
-    runtimes = {name: path for name, path in runtimes.items() if path}
+    runtimes = find_runtimes(options.ocirun)
     serial = iter(range(1_000_000))
     with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
-        bundle = build_busybox_bundle(os.path.join(tmp, "bundle"), args=["/bin/true"])
-        # crun 1.8.1 knows runtime-spec versions up to 1.0: the same config, labelled so
-        crun_bundle = build_busybox_bundle(os.path.join(tmp, "crun-bundle"), args=["/bin/true"])
-        with open(os.path.join(crun_bundle, "config.json")) as f:
-            config = json.load(f)
-        config["ociVersion"] = "1.0.2"
-        with open(os.path.join(crun_bundle, "config.json"), "w") as f:
-            json.dump(config, f)
-        bundle_of = {"crun": crun_bundle}
+        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"])
+        bundle = bundle_of["ocirun"]
 
         def new_id():
             return f"bench-{os.getpid()}-{next(serial)}"
@@ -97,7 +76,7 @@ def main():
             root = os.path.join(tmp, name + "-steps")
             container_id = new_id()
             base = [runtimes[name], "--root", root]
-            where = bundle_of.get(name, bundle)
+            where = bundle_of[name]
             return [("create", cli(base + ["create", container_id], where)),
                     ("start", cli(base + ["start", container_id], where)),
                     ("delete", cli(base + ["delete", "-f", container_id], where))]
@@ -112,7 +91,7 @@ def main():
                 else:
                     runtime = name.split()[0]
                     seconds = timed(cli([runtimes[runtime], "--root", os.path.join(tmp, runtime), "run", new_id()],
-                                        bundle_of.get(runtime, bundle)))
+                                        bundle_of[runtime]))
                 if record:
                     timings.setdefault(name, []).append(seconds)
             for runtime in sorted(runtimes) if order == names else sorted(runtimes, reverse=True):
@@ -131,9 +110,7 @@ def main():
     medians = {}
     for name, seconds in timings.items():
         ms = sorted(s * 1000 for s in seconds)
-        medians[name] = statistics.median(ms)
-        deciles = statistics.quantiles(ms, n=10, method="inclusive")
-        print(f"{name:<16} median {medians[name]:8.2f} ms   p10 {deciles[0]:8.2f} ms   p90 {deciles[-1]:8.2f} ms")
+        medians[name] = report(name, ms, width=16)
     for other in ("crun run", "runc run"):
         if other in medians:
             print(f"ratio ocirun library/{other} (medians): {medians['ocirun library'] / medians[other]:.2f}x")

@@ -1,6 +1,6 @@
 """The least a CPython runtime can do for `run` of a bundle's process: a floor.
 
-    (cd BUNDLE && sudo /opt/ocirun/bin/python benchmarks/python_floor.py ID)
+    (cd BUNDLE && sudo /opt/ocirun/bin/python -IS benchmarks/python_floor.py ID)
 
 What every runc-like runtime must do, and nothing more: read config.json,
 put the container in a cgroup of each mounted hierarchy, new mount, pid,
@@ -19,9 +19,13 @@ between ocirun and runc can be split into what any CPython runtime pays
 import os
 import sys
 
+if sys.flags.no_site:  # run with -IS, as ocirun's command is: the site-packages beside the interpreter
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "lib",
+                                 f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages"))
+
 # the installed ocirun's shim and helpers (run it with the interpreter ocirun runs with)
-from ocirun import _sys, jsonio
-from ocirun.cgroups import Manager, mounted_hierarchies, prime_attach
+from ocirun import _sys, jsonio  # noqa: E402
+from ocirun.cgroups import Manager, mounted_hierarchies, prime_attach  # noqa: E402
 
 NEW_NAMESPACES = (_sys.CLONE_NEWNS | _sys.CLONE_NEWPID | _sys.CLONE_NEWUTS
                   | _sys.CLONE_NEWIPC | _sys.CLONE_NEWNET)

@@ -1,31 +1,33 @@
 #!/usr/bin/env python3
-"""Wall-clock time of `ocirun run` against `runc run` for a busybox /bin/true.
+"""Wall-clock time of `ocirun run` against `runc run` (and `crun run`, where
+installed) for a busybox /bin/true.
 
     sudo /opt/ocirun/bin/python benchmarks/run_vs_runc.py [--runs 50] [--ocirun PATH] [--runc PATH]
         [--baseline PATH]
 
-Both runtimes run the same bundle, alternately, inside one loop, each with a
+The runtimes run the same bundle, alternately, inside one loop, each with a
 fresh container id and its own temporary --root, so drift on the machine
-(cache, frequency, other load) hits both alike.  Two floors run in the same
-loop, with the interpreter this script runs under (run it with ocirun's):
-`python -c pass`, below which no Python program starts, and
-python_floor.py, the least any CPython runtime does for the same `run`.
+(cache, frequency, other load) hits all alike.  Two floors run in the same
+loop, with the interpreter this script runs under (run it with ocirun's),
+started with -IS as ocirun's command is: `python -c pass`, below which no
+Python program starts, and python_floor.py, the least any CPython runtime
+does for the same `run`.  Everything runs in a private mount namespace
+without the unified cgroup hierarchy, which crun 1.8.1 refuses (common.py).
 """
 import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ocirun.bundles import build_busybox_bundle  # noqa: E402
-from ocirun.config import oci_seccomp_from_containers_profile  # noqa: E402
+from common import bundles_for, in_private_mounts, report
+from ocirun.config import oci_seccomp_from_containers_profile
 
 WARMUPS = 3
+FLOORS = ("python -c pass", "python floor")
 FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")
 UNISTD_64 = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 
@@ -71,54 +73,50 @@ def time_once(command, cwd):
     return elapsed
 
 
-def report(label, seconds):
-    ms = [s * 1000 for s in seconds]
-    deciles = statistics.quantiles(ms, n=10, method="inclusive")
-    median = statistics.median(ms)
-    print(f"{label:<18} median {median:8.2f} ms   p10 {deciles[0]:8.2f} ms   p90 {deciles[-1]:8.2f} ms")
-    return median
-
-
 def main():
     options = parse_args()
     if options.runs < 2:
         sys.exit("--runs must be at least 2")
+    in_private_mounts()
     runtimes = {}
-    for name in ("ocirun", "runc", "baseline"):
-        wanted = getattr(options, name)
+    for name in ("ocirun", "runc", "crun", "baseline"):
+        wanted = getattr(options, name, "crun")
         path = shutil.which(wanted) if wanted else None
         if path:
             runtimes[name] = path
-        elif wanted:
+        elif wanted and name != "crun":
             print(f"{name} not found ({wanted}): measuring without it")
     if not runtimes:
         sys.exit("neither ocirun nor runc was found")
 
     with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
-        bundle = build_busybox_bundle(os.path.join(tmp, "bundle"), args=["/bin/true"])
+        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"])
         if options.seccomp:
-            config_path = os.path.join(bundle, "config.json")
-            with open(config_path) as f:
-                config = json.load(f)
-            config["linux"]["seccomp"] = seccomp_profile(options.seccomp,
-                                                         config["process"]["capabilities"]["bounding"])
-            with open(config_path, "w") as f:
-                json.dump(config, f)
+            for bundle in set(bundle_of.values()):
+                config_path = os.path.join(bundle, "config.json")
+                with open(config_path) as f:
+                    config = json.load(f)
+                config["linux"]["seccomp"] = seccomp_profile(options.seccomp,
+                                                             config["process"]["capabilities"]["bounding"])
+                with open(config_path, "w") as f:
+                    json.dump(config, f)
+        for floor in FLOORS:  # they read config.json where they run
+            bundle_of[floor] = next(iter(bundle_of.values()))
         serial = iter(range(1_000_000))
 
         def command_for(name):
             if name == "python -c pass":
-                return [sys.executable, "-c", "pass"]
+                return [sys.executable, "-IS", "-c", "pass"]
             if name == "python floor":
-                return [sys.executable, FLOOR, f"bench-{os.getpid()}-{next(serial)}"]
-            # cwd is the bundle, so neither runtime needs a --bundle flag.
+                return [sys.executable, "-IS", FLOOR, f"bench-{os.getpid()}-{next(serial)}"]
+            # cwd is the bundle, so no runtime needs a --bundle flag.
             container_id = f"bench-{os.getpid()}-{next(serial)}"
             return [runtimes[name], "--root", os.path.join(tmp, name), "run", container_id]
 
-        names = list(runtimes) + ["python -c pass", "python floor"]
+        names = list(runtimes) + list(FLOORS)
         for _ in range(WARMUPS):
             for name in names:
-                time_once(command_for(name), bundle)
+                time_once(command_for(name), bundle_of[name])
 
         timings = {name: [] for name in names}
         for run in range(options.runs):
@@ -126,18 +124,21 @@ def main():
             # right after the other's teardown.
             order = names if run % 2 == 0 else names[::-1]
             for name in order:
-                timings[name].append(time_once(command_for(name), bundle))
+                timings[name].append(time_once(command_for(name), bundle_of[name]))
 
     profile = f", seccomp profile: {options.seccomp}" if options.seccomp else ""
-    print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order")
+    print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order, "
+          "in a private mount namespace without the unified hierarchy")
     # The interpreter's build matters (an unoptimized one made ocirun ~15% slower)
-    print(f"floors run on {os.path.realpath(sys.executable)} ({sys.version.split()[0]})")
+    print(f"floors run on {os.path.realpath(sys.executable)} -IS ({sys.version.split()[0]})")
     for name in ("ocirun", "baseline"):
         if name in runtimes:
             print(f"{name} ({runtimes[name]}) runs on {_interpreter_of(runtimes[name])}")
-    medians = {name: report(f"{name} run" if name in runtimes else name, timings[name]) for name in names}
-    if "ocirun" in medians and "runc" in medians:
-        print(f"ratio ocirun/runc (medians): {medians['ocirun'] / medians['runc']:.2f}x")
+    medians = {name: report(f"{name} run" if name in runtimes else name, [s * 1000 for s in timings[name]])
+               for name in names}
+    for other in ("runc", "crun"):
+        if "ocirun" in medians and other in medians:
+            print(f"ratio ocirun/{other} (medians): {medians['ocirun'] / medians[other]:.2f}x")
     if "ocirun" in medians and "baseline" in medians:
         print(f"ratio ocirun/baseline (medians): {medians['ocirun'] / medians['baseline']:.2f}x")
     if "runc" in medians:
