@@ -52,6 +52,7 @@ PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -109,6 +110,12 @@ def setdomainname(name):
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, what="prctl"):
     return _check(lib.ocirun_prctl(option, arg2, arg3, arg4, arg5), what)
+
+
+def is_child_subreaper():
+    flag = ffi.new("int *")
+    prctl(PR_GET_CHILD_SUBREAPER, int(ffi.cast("unsigned long", flag)), what="get child subreaper")
+    return bool(flag[0])
 
 
 def set_process_name(name):

@@ -299,7 +299,8 @@ def cmd_create(args, container_cls):
     container_cls.create(args.id, bundle=args.bundle, root=args.root, pid_file=args.pid_file,
                          no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
                          preserve_fds=args.preserve_fds, systemd_cgroup=args.systemd_cgroup,
-                         console_socket=args.console_socket, rootless=args.rootless)
+                         console_socket=args.console_socket, rootless=args.rootless,
+                         init_as_child=True)  # this process exits next
     return 0
 
 
@@ -308,7 +309,7 @@ def cmd_run(args, container_cls):
                              pid_file=args.pid_file, no_pivot=args.no_pivot,
                              no_new_keyring=args.no_new_keyring, preserve_fds=args.preserve_fds,
                              systemd_cgroup=args.systemd_cgroup, console_socket=args.console_socket,
-                             rootless=args.rootless)
+                             rootless=args.rootless, init_as_child=True)  # waited for, or this process exits next
 
 
 def cmd_start(args, container_cls):

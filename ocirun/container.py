@@ -21,7 +21,7 @@ from ocirun.errors import ChildSetupError, OcirunError, WrongState
 from ocirun.log import rfc3339_now
 from ocirun.rootless import SYSTEM_STATE_ROOT
 from ocirun.state import (CREATED, CREATING, PAUSED, RUNNING, STOPPED, ContainerState, StateStore,
-                          check_allowed, process_start_time)
+                          check_allowed)
 
 DEFAULT_ROOT = SYSTEM_STATE_ROOT  # the library's default; the command's is rootless.default_state_root()
 CONFIG_COPY = "config.json"  # in the state directory
@@ -41,17 +41,21 @@ class Container:
     @classmethod
     def create(cls, container_id, bundle=".", root=DEFAULT_ROOT, pid_file=None, no_pivot=False,
                no_new_keyring=False, preserve_fds=0, systemd_cgroup=False, console_socket=None,
-               keep_console=False, rootless="auto"):
+               keep_console=False, rootless="auto", init_as_child=False):
         """Set the container up and leave its init waiting for start.
         systemd_cgroup: the cgroup is a systemd unit (cgroups/systemd.py).
         rootless: "auto", True or False, as runc's --rootless (rootless.py).
         keep_console: with a terminal and no console_socket, keep the pty's
-        master as `console_master` (a foreground run relays it)."""
+        master as `console_master` (a foreground run relays it).
+        init_as_child: the init may be forked as this process's own child,
+        one fork fewer (~1 ms), for a caller that waits for it (run) or
+        exits right after create (the command); a long-lived caller would
+        otherwise have to reap it, so the library's default is False."""
         from ocirun.cgroups import prime_attach
         from ocirun.process.plan import Options
         prime_attach(preserve_fds)
         options = Options(no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-                          console_socket=console_socket, keep_console=keep_console)
+                          console_socket=console_socket, keep_console=keep_console, init_as_child=init_as_child)
         return cls._create(container_id, bundle, root, pid_file, systemd_cgroup, options, rootless)
 
     @classmethod
@@ -142,13 +146,19 @@ class Container:
     def run(cls, container_id, detach=False, keep=False, **create_options):
         """create + start; without detach, wait and return the exit status
         (128+N when killed by signal N) after deleting the container (unless keep)."""
-        from ocirun import _sys
-        if not detach:
-            # The init's parent exits during create; as subreaper we inherit it
-            # and can wait for its exit status.
-            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
+        # An init forked through stage A is orphaned during create: as
+        # subreaper we inherit it and can wait for its exit status.
+        put_back = _as_subreaper() if not detach else _nothing
+        try:
+            return cls._run(container_id, detach, keep, create_options)
+        finally:
+            put_back()
+
+    @classmethod
+    def _run(cls, container_id, detach, keep, create_options):
         # a terminal without a console socket: this command relays it, as runc's run does
         keep_console = not detach and not create_options.get("console_socket")
+        create_options.setdefault("init_as_child", not detach)  # waited for below
         container = cls.create(container_id, keep_console=keep_console, **create_options)
         if container.console_master is not None:
             from ocirun.linux import console
@@ -182,7 +192,6 @@ class Container:
         in the container's namespaces and cgroup (runc exec).  Returns 0 once
         it runs with detach, else its exit status (128+N when killed by N).
         sub_cgroups: exec --cgroup's values, sub-cgroups to join instead."""
-        from ocirun import _sys
         from ocirun.process import execute
         from ocirun.process.plan import Options, prepare_exec
         status = self.status()
@@ -199,18 +208,20 @@ class Container:
                           keep_console=keep_console, seccomp_cache=self.store.seccomp_cache_directory(),
                           sub_cgroups=self._cgroup().sub_cgroups(sub_cgroups))
         plan = prepare_exec(self.id, config, process, self.record.pid, self.record.rootfs, options)
-        if not detach:
-            # the new process's parent exits once it has forked it: as subreaper we inherit it
-            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
-        result = execute.launch(plan, self._cgroup())
-        if pid_file:
-            _write_pid_file(pid_file, result.pid)
-        if detach:
-            return 0
-        if result.console_master is not None:
-            from ocirun.linux import console
-            console.copy_window_size(result.console_master)
-        return _wait_in_foreground(result.pid, result.console_master)
+        # the new process's parent exits once it has forked it: as subreaper we inherit it
+        put_back = _as_subreaper() if not detach else _nothing
+        try:
+            result = execute.launch(plan, self._cgroup())
+            if pid_file:
+                _write_pid_file(pid_file, result.pid)
+            if detach:
+                return 0
+            if result.console_master is not None:
+                from ocirun.linux import console
+                console.copy_window_size(result.console_master)
+            return _wait_in_foreground(result.pid, result.console_master)
+        finally:
+            put_back()
 
     def _saved_config_text(self):
         try:
@@ -394,6 +405,21 @@ class _Lock:
         os.close(self.fd)
 
 
+def _as_subreaper():
+    """Become a child subreaper for a foreground run or exec; returns what puts
+    the caller back as it was (a library's caller must not keep inheriting
+    orphans, detached containers' inits among them, that it never reaps)."""
+    from ocirun import _sys
+    if _sys.is_child_subreaper():
+        return _nothing
+    _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1, what="become child subreaper")
+    return lambda: _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 0, what="stop being a child subreaper")
+
+
+def _nothing():
+    pass
+
+
 def _hooks_of(record):
     """The hooks create kept in the state, by phase (config.py reads them;
     imported only for a container that has some: start and delete stay cheap)."""
@@ -449,7 +475,7 @@ def _launch(store, plan, cgroup, record, pid_file):
         if _start_must_watch_exec(config):
             inherited.status_fd = create_status_fifo(directory)
         launch_init(plan, inherited, result, record)
-        record.pid, record.pid_start_time = result.pid, process_start_time(result.pid)
+        record.pid, record.pid_start_time = result.pid, result.pid_start_time
         record.status, record.hooks = CREATED, _hooks_kept_in_state(config.hooks)
         record.host_mounts = list(plan.host_mount_points) if plan.host_mount_points else None
         record.save()

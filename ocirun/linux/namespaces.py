@@ -36,6 +36,27 @@ def unshare(ns_types):
         _sys.unshare(flags)
 
 
+def new_pid_namespace_for_next_child():
+    """unshare(CLONE_NEWPID) in this thread: the next process it forks is pid 1
+    of a new pid namespace, while this process stays in its own.  Returns an
+    fd of the namespace its children went into before, for
+    restore_pid_namespace_for_children, which must follow the fork at once."""
+    fd = os.open("/proc/thread-self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _sys.unshare(_sys.CLONE_NEWPID)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def restore_pid_namespace_for_children(fd):
+    try:
+        _sys.setns(fd, _sys.CLONE_NEWPID, "the runtime's own pid namespace, for its next children")
+    finally:
+        os.close(fd)
+
+
 def write_id_maps(pid, uid_mappings, gid_mappings):
     """Parent side: write the uid and gid maps of the user namespace `pid` just created."""
     for name, mappings in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):

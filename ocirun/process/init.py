@@ -2,7 +2,11 @@
 
 Stage A sheds the runtime's state, enters the cgroup and the namespaces and
 forks the container's init (pid 1 of a new pid namespace: unshare(CLONE_NEWPID)
-only applies to children).  The init then runs INIT_STEPS, in order, with a
+only applies to children).  When nothing has to come before the init's fork
+(no user namespace, no pid namespace to join: plan.forks_init_directly) and
+the caller waits for the init or exits, the parent forks the init itself,
+after an unshare(CLONE_NEWPID) of its own that it undoes at once, and the init
+runs DIRECT_STEPS, stage A's part, first.  The init then runs INIT_STEPS, in order, with a
 Context of its own, reports ready, waits for `ocirun start` and execs the
 user's process through the sealed helper.  A failing step travels back to the
 parent as data (see channel.py), named after the step's function.
@@ -54,14 +58,26 @@ class Context:
 def run_stage_a(plan, inherited, channel):
     """Runs in the first child: STAGE_A_STEPS, the last of which forks the
     init (with a copy of the same Context); never returns."""
+    _run_first_steps(STAGE_A_STEPS, Context(plan, inherited, channel))
+    os._exit(0)
+
+
+def run_direct_init(plan, inherited, channel):
+    """Runs as the container's init when the parent forked it itself
+    (plan.forks_init_directly), already pid 1 of its pid namespace: stage A's
+    part of the work, DIRECT_STEPS, then the init's own; never returns."""
     ctx = Context(plan, inherited, channel)
+    _run_first_steps(DIRECT_STEPS, ctx)
+    run_init(ctx)
+
+
+def _run_first_steps(steps, ctx):
     step = None
     try:
-        for step in STAGE_A_STEPS:
+        for step in steps:
             step(ctx)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
-        report_failure(channel, step_name(step), e)
-    os._exit(0)
+        report_failure(ctx.channel, step_name(step), e)
 
 
 def step_name(step):
@@ -109,12 +125,20 @@ def enter_user_namespace(ctx):
 
 def enter_namespaces(ctx):
     """Join the others in _JOIN_ORDER, then make the new ones."""
-    config = ctx.config
+    _enter_namespaces(ctx.config, made_already=("user",))
+
+
+def enter_namespaces_but_pid(ctx):
+    """The direct init's: it was forked into its new pid namespace."""
+    _enter_namespaces(ctx.config, made_already=("user", "pid"))
+
+
+def _enter_namespaces(config, made_already):
     for ns_type in _JOIN_ORDER[1:]:
         ns = config.namespace(ns_type)
         if ns and ns.path:
             namespaces.join(ns_type, ns.path)
-    namespaces.unshare([ns.type for ns in config.namespaces if not ns.path and ns.type != "user"])
+    namespaces.unshare([ns.type for ns in config.namespaces if not ns.path and ns.type not in made_already])
 
 
 def set_time_offsets(ctx):
@@ -133,6 +157,12 @@ STAGE_A_STEPS = (
     enter_namespaces,
     set_time_offsets,
     fork_init,
+)
+
+# what is left of them when the parent forks the init itself
+DIRECT_STEPS = (
+    shed_the_runtime_state,
+    enter_namespaces_but_pid,
 )
 
 

@@ -8,6 +8,7 @@ from ocirun.errors import ChildSetupError, OcirunError
 from ocirun.process import channel as msg
 from ocirun.process import sealed_exec
 from ocirun.process.channel import Channel
+from ocirun.state import process_start_time
 
 
 class Inherited:
@@ -50,14 +51,23 @@ class Inherited:
 
 
 class Result:
-    """What the parent learnt: the process's pid, the pty's master (kept when
-    there is no console socket) and whether the init got past its mounts."""
-    __slots__ = ("pid", "console_master", "init_mounted")
+    """What the parent learnt: the process's pid and start time, the pty's
+    master (kept when there is no console socket) and whether the init got
+    past its mounts."""
+    __slots__ = ("pid", "pid_start_time", "console_master", "init_mounted")
 
     def __init__(self):
         self.pid = None
+        self.pid_start_time = None
         self.console_master = None
         self.init_mounted = False
+
+    def learn_pid(self, pid):
+        # the start time read now, while the parent waits anyway: once the init
+        # has reported ready it execs, and a read of its /proc/PID/stat then
+        # waits for the exec (~0.6 ms on create's path)
+        self.pid = pid
+        self.pid_start_time = process_start_time(pid)
 
 
 def fork_child(child_main, *args):
@@ -81,15 +91,44 @@ def launch_init(plan, inherited, result, record=None):
     container's state ("creating"), saved again as create makes what
     `delete --force` must undo after a kill.  On failure the init (if it got
     that far) is killed, and ChildSetupError carries the failing step."""
-    from ocirun.process.init import run_stage_a
     inherited.open_for_children(plan)
     try:
         if plan.child_joins_cgroup and not inherited.cgroup.places_stage_a:
             create_cgroup(plan, inherited.cgroup, record)
-        stage_a, parent_end = fork_child(run_stage_a, plan, inherited)
+        if plan.forks_init_directly and not inherited.cgroup.places_stage_a:
+            first_child, parent_end = _fork_init(plan, inherited)
+            result.pid = first_child  # its start time is read once the cgroup is made
+        else:
+            from ocirun.process.init import run_stage_a
+            first_child, parent_end = fork_child(run_stage_a, plan, inherited)
     finally:
         inherited.close_after_fork()
-    await_child(plan, inherited, stage_a, parent_end, result, record)
+    await_child(plan, inherited, first_child, parent_end, result, record)
+
+
+def _fork_init(plan, inherited):
+    """Fork the init ourselves, into a new pid namespace when it has one (see
+    plan._needs_no_stage_a): it stays our child, for a caller that waits for
+    it or exits right after create (the init then goes to its subreaper, as
+    one forked by stage A does at once)."""
+    from ocirun.linux import namespaces
+    from ocirun.process.init import run_direct_init
+    if not plan.config.namespace("pid"):
+        return fork_child(run_direct_init, plan, inherited)
+    ours = namespaces.new_pid_namespace_for_next_child()
+    try:
+        init, parent_end = fork_child(run_direct_init, plan, inherited)
+    except BaseException:
+        namespaces.restore_pid_namespace_for_children(ours)
+        raise
+    try:
+        namespaces.restore_pid_namespace_for_children(ours)
+    except BaseException:
+        kill_quietly(init)
+        os.waitpid(init, 0)
+        parent_end.close()
+        raise
+    return init, parent_end
 
 
 def await_child(plan, inherited, first_child, parent_end, result, record=None):
@@ -98,9 +137,13 @@ def await_child(plan, inherited, first_child, parent_end, result, record=None):
     ready = False
     hooks_requested = False
     seccomp_fd = None  # the process's notify fd, until its pid is known
+    init_is_first_child = result.pid == first_child  # _fork_init's: it stays ours
     try:
         if plan.makes_cgroup:
             _make_cgroup_meanwhile(plan, inherited.cgroup, first_child, parent_end, record)
+        if init_is_first_child:
+            result.learn_pid(result.pid)
+            _process_born(plan, inherited.cgroup, parent_end, result.pid)
         # InitPid (from the first child) and InitReady race: a fast process
         # can report ready before a descheduled first child reports its pid.
         while result.pid is None or not ready:
@@ -110,7 +153,7 @@ def await_child(plan, inherited, first_child, parent_end, result, record=None):
                     break  # exec: the channel closed on execve
                 raise ChildSetupError("", 0, _gone_during_setup(plan))
             if isinstance(message, msg.InitPid):
-                result.pid = message.pid
+                result.learn_pid(message.pid)
                 _process_born(plan, inherited.cgroup, parent_end, result.pid)
             elif isinstance(message, msg.InitReady):
                 ready = True
@@ -149,10 +192,12 @@ def await_child(plan, inherited, first_child, parent_end, result, record=None):
         pid = result.pid if result.pid is not None else _pid_if_forked(parent_end)
         if pid:
             kill_quietly(pid)
+        init_is_first_child = False  # killed: reaped below
         raise
     finally:
         parent_end.close()
-        os.waitpid(first_child, 0)
+        if not init_is_first_child:  # stage A or exec's joiner, which exit once they have forked
+            os.waitpid(first_child, 0)
 
 
 def _gone_during_setup(plan):

@@ -16,14 +16,15 @@ from ocirun.state import CREATING, RUNNING
 class Options(Frozen):
     """The command's options that change what the child does."""
     __slots__ = ("no_pivot", "no_new_keyring", "preserve_fds", "console_socket", "keep_console",
-                 "seccomp_cache", "sub_cgroups")
+                 "seccomp_cache", "sub_cgroups", "init_as_child")
 
     def __init__(self, no_pivot=False, no_new_keyring=False, preserve_fds=0, console_socket=None,
-                 keep_console=False, seccomp_cache=None, sub_cgroups=()):
+                 keep_console=False, seccomp_cache=None, sub_cgroups=(), init_as_child=False):
         # sub_cgroups: exec --cgroup, as cgroups.base.Manager.sub_cgroups gives it
+        # init_as_child: the caller waits for the init or exits soon (Container.create)
         self._set(no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                   console_socket=console_socket, keep_console=keep_console, seccomp_cache=seccomp_cache,
-                  sub_cgroups=sub_cgroups)
+                  sub_cgroups=sub_cgroups, init_as_child=init_as_child)
 
 
 class LaunchPlan(Frozen):
@@ -31,7 +32,7 @@ class LaunchPlan(Frozen):
     __slots__ = ("container_id", "config", "options", "mount_options", "seccomp", "capability_sets",
                  "environ", "warnings", "idmapped_mounts", "mounts_cgroups", "child_joins_cgroup",
                  "init_waits_for_cgroup", "parent_joins_cgroup", "moves_net_devices", "host_mount_points",
-                 "bind_sources_for_init", "in_user_namespace")
+                 "bind_sources_for_init", "in_user_namespace", "forks_init_directly")
     # what the parent's loop (launcher.await_child) does differently for create and exec
     makes_cgroup = True  # the parent makes the cgroup while stage A runs
     reports_ready = True  # the init says InitReady, then waits for start
@@ -92,8 +93,21 @@ def prepare_create(container_id, config, options):
               # no mknod in either
               in_user_namespace=bool(config.namespace("user")) or rootless.in_user_namespace(),
               # without a user namespace the parent makes them before the fork (idmap.py)
-              idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]))
+              idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]),
+              forks_init_directly=options.init_as_child and _needs_no_stage_a(config, child_joins))
     return plan
+
+
+def _needs_no_stage_a(config, child_joins_cgroup):
+    """Whether the parent can fork the init itself, one fork fewer than
+    through stage A (launcher.launch_init): a new pid namespace it can make
+    for its next child (unshare(CLONE_NEWPID) in the parent); the others the
+    init enters itself.  Stage A stays for what must come before the fork:
+    a user namespace (it owns the others), a pid namespace to join, a time
+    namespace's offsets, a cgroup to join before a new cgroup namespace."""
+    pid_ns, time_ns = config.namespace("pid"), config.namespace("time")
+    return not (config.namespace("user") or (pid_ns and pid_ns.path) or (time_ns and not time_ns.path)
+                or child_joins_cgroup)
 
 
 def _bind_sources_for_init(config, mount_options):
