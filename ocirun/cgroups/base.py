@@ -296,6 +296,13 @@ class Manager:
             return
         deadline = time.monotonic() + timeout
         for directory in self.directories():
+            try:  # the usual case in one call: empty, with no sub-cgroups
+                os.rmdir(directory)
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass
             # sub-cgroups first, deepest first: rmdir takes only an empty cgroup
             levels = [sub for sub, _, _ in os.walk(directory, topdown=False)] or [directory]
             for level in levels:
