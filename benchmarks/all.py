@@ -7,7 +7,8 @@ run_vs_runc.py (`run` of ocirun, runc and crun, and the Python floors),
 library_vs_cli.py (the library's Container.run, and create / start / delete
 one by one) and scale.py (N containers, and the memory left alive), each in
 a private mount namespace without the unified hierarchy so that crun runs
-beside the others.  Run it with ocirun's interpreter.
+beside the others; then engines.py (podman and ctr with either runtime),
+where the engines are installed.  Run it with ocirun's interpreter.
 """
 import argparse
 import os
@@ -26,10 +27,11 @@ def main():
     options = parser.parse_args()
     for script, arguments in (("run_vs_runc.py", ["--runs", str(options.runs)]),
                               ("library_vs_cli.py", ["--runs", str(options.runs)]),
-                              ("scale.py", ["--containers", str(options.containers)])):
+                              ("scale.py", ["--containers", str(options.containers)]),
+                              ("engines.py", ["--runs", str(max(options.runs // 2, 2))])):
         print(f"== {script}", flush=True)
         subprocess.run([sys.executable, os.path.join(HERE, script), "--ocirun", options.ocirun, *arguments],
-                       check=True)
+                       check=script != "engines.py")  # engines.py says what it lacks
 
 
 if __name__ == "__main__":

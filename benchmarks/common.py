@@ -6,6 +6,7 @@ re-runs itself in a mount namespace of its own where the unified hierarchy
 (/sys/fs/cgroup/unified) is unmounted, and every runtime runs there alike;
 the host's mounts are untouched.
 """
+import argparse
 import json
 import os
 import shutil
@@ -17,6 +18,14 @@ from ocirun.bundles import build_busybox_bundle
 
 MARKER = "OCIRUN_BENCH_PRIVATE_MOUNTS"
 UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def arguments(doc, runs):
+    """A parser with --runs and --ocirun, described by the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=runs, help=f"timed runs per command (default {runs})")
+    parser.add_argument("--ocirun", default=shutil.which("ocirun") or "ocirun", help="ocirun executable")
+    return parser
 
 
 def in_private_mounts():

@@ -14,26 +14,17 @@ whole benchmark runs in a private mount namespace of its own where the
 unified hierarchy (/sys/fs/cgroup/unified) is unmounted; the host's mounts
 are untouched.
 """
-import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from common import bundles_for, find_runtimes, in_private_mounts, report
+from common import arguments, bundles_for, find_runtimes, in_private_mounts, report
 # the installed ocirun (run this with its interpreter): the library needs its built shim
 from ocirun.container import Container
 
 WARMUPS = 3
-
-
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=40, help="timed runs per command (default 40)")
-    parser.add_argument("--ocirun", default=shutil.which("ocirun") or "ocirun", help="ocirun executable")
-    return parser.parse_args()
 
 
 def timed(function):
@@ -55,7 +46,7 @@ def cli(argv, cwd):
 
 
 def main():
-    options = parse_args()
+    options = arguments(__doc__, runs=40).parse_args()
     in_private_mounts()
     runtimes = find_runtimes(options.ocirun)
     serial = iter(range(1_000_000))

@@ -16,7 +16,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # so test modules can `import engine_helpers`
 
-from engine_helpers import IMAGE, Ctr, Daemon, Docker, Podman, cgroup_tops, need  # noqa: E402
+from engine_helpers import (IMAGE, Ctr, Daemon, Docker, Podman, cgroup_tops, need,  # noqa: E402
+                            remove_cgroup_tops_made_since)
 from ocirun import bundles  # noqa: E402
 
 HERE = os.path.dirname(__file__)
@@ -59,12 +60,7 @@ def engine_dir(tmp_path_factory):
     engines made (empty by then) go too."""
     before = cgroup_tops()
     yield tmp_path_factory.mktemp("engines")
-    for top in cgroup_tops() - before:
-        for directory, _, _ in sorted(os.walk(top), reverse=True):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+    remove_cgroup_tops_made_since(before)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,16 @@ def cgroup_tops():
     return tops
 
 
+def remove_cgroup_tops_made_since(before):
+    """The parent cgroups engines made (empty once their containers are gone)."""
+    for top in cgroup_tops() - before:
+        for directory, _, _ in sorted(os.walk(top), reverse=True):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+
+
 def run(argv, check=True, timeout=120, **options):
     options.setdefault("capture_output", True)
     result = subprocess.run(argv, text=True, timeout=timeout, **options)
