@@ -94,7 +94,10 @@ def prepare_create(container_id, config, options):
               in_user_namespace=bool(config.namespace("user")) or rootless.in_user_namespace(),
               # without a user namespace the parent makes them before the fork (idmap.py)
               idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]),
-              forks_init_directly=options.init_as_child and _needs_no_stage_a(config, child_joins))
+              forks_init_directly=(options.init_as_child and _needs_no_stage_a(config, child_joins)
+                                   # in podman rootless's user namespace we could make the pid
+                                   # namespace but never setns back to the host's, which it owns
+                                   and not rootless.in_user_namespace()))
     return plan
 
 

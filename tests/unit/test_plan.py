@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ocirun import config
+from ocirun import config, rootless
 from ocirun.config import default_config
 from ocirun.process.plan import Options, prepare_create
 
@@ -42,3 +42,10 @@ def test_the_init_is_forked_directly_only_when_nothing_comes_before(tmp_path, na
 
 def test_a_caller_that_does_not_take_the_init_gets_stage_a(tmp_path):
     assert plan_for(tmp_path, BASIC, init_as_child=False).forks_init_directly is False
+
+
+def test_a_caller_in_a_user_namespace_gets_stage_a(tmp_path, monkeypatch):
+    # podman rootless runs the runtime in its own user namespace: there the
+    # parent could unshare a pid namespace but not setns back to the host's
+    monkeypatch.setattr(rootless, "_in_user_namespace", True)
+    assert plan_for(tmp_path, BASIC).forks_init_directly is False
