@@ -17,6 +17,7 @@ import sys
 from ocirun.bundles import build_busybox_bundle
 
 MARKER = "OCIRUN_BENCH_PRIVATE_MOUNTS"
+UNISTD_64 = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 UNIFIED = "/sys/fs/cgroup/unified"
 
 
@@ -45,21 +46,49 @@ def find_runtimes(ocirun="ocirun", others=("runc", "crun")):
     return {name: path for name, path in found.items() if path}
 
 
-def bundles_for(runtimes, directory, args):
-    """{runtime: bundle}: one busybox bundle running args; crun 1.8.1 knows
-    runtime-spec versions up to 1.0, so it gets the same config labelled so."""
-    bundle = build_busybox_bundle(os.path.join(directory, "bundle"), args=args)
-    bundles = {name: bundle for name in runtimes}
-    if "crun" in runtimes:
-        crun_bundle = build_busybox_bundle(os.path.join(directory, "crun-bundle"), args=args)
-        path = os.path.join(crun_bundle, "config.json")
+def add_seccomp_option(parser):
+    parser.add_argument("--seccomp", nargs="?", const="allow-list", metavar="FILE",
+                        help="give every runtime a seccomp profile: FILE (linux.seccomp as JSON, or"
+                             " podman's own format, e.g. /usr/share/containers/seccomp.json, converted"
+                             " as podman does), or without FILE an allow list of every x86_64 syscall"
+                             " the kernel headers name, with default ERRNO")
+
+
+def seccomp_profile(choice, capabilities):
+    if choice != "allow-list":
+        with open(choice) as f:
+            profile = json.load(f)
+        if "archMap" in profile:  # podman's (containers-common) format
+            from ocirun.config import oci_seccomp_from_containers_profile
+            return oci_seccomp_from_containers_profile(profile, capabilities)
+        return profile
+    with open(UNISTD_64) as f:
+        names = [word[len("__NR_"):] for word in f.read().split() if word.startswith("__NR_")]
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+
+
+def bundles_for(runtimes, directory, args, seccomp=None):
+    """{runtime: bundle}: one busybox bundle running args (with seccomp, as
+    --seccomp chose, a profile); crun 1.8.1 knows runtime-spec versions up to
+    1.0, so it gets the same config labelled so."""
+    bundles = {}
+    for name, version in (("ocirun", None), ("crun", "1.0.2")):
+        if name == "crun" and "crun" not in runtimes:
+            break
+        bundle = build_busybox_bundle(os.path.join(directory, name + "-bundle"), args=args)
+        path = os.path.join(bundle, "config.json")
         with open(path) as f:
             config = json.load(f)
-        config["ociVersion"] = "1.0.2"
+        if version:
+            config["ociVersion"] = version
+        if seccomp:
+            config["linux"]["seccomp"] = seccomp_profile(seccomp, config["process"]["capabilities"]["bounding"])
         with open(path, "w") as f:
             json.dump(config, f)
-        bundles["crun"] = crun_bundle
-    return bundles
+        bundles[name] = bundle
+    return {name: bundles.get(name, bundles["ocirun"]) for name in runtimes}
 
 
 def report(label, milliseconds, width=18):

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from common import arguments, bundles_for, find_runtimes, in_private_mounts, report
+from common import add_seccomp_option, arguments, bundles_for, find_runtimes, in_private_mounts, report
 # the installed ocirun (run this with its interpreter): the library needs its built shim
 from ocirun.container import Container
 
@@ -46,12 +46,14 @@ def cli(argv, cwd):
 
 
 def main():
-    options = arguments(__doc__, runs=40).parse_args()
+    parser = arguments(__doc__, runs=40)
+    add_seccomp_option(parser)
+    options = parser.parse_args()
     in_private_mounts()
     runtimes = find_runtimes(options.ocirun)
     serial = iter(range(1_000_000))
     with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
-        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"])
+        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"], seccomp=options.seccomp)
         bundle = bundle_of["ocirun"]
 
         def new_id():
@@ -96,7 +98,8 @@ def main():
         for run in range(options.runs):
             one_round(names if run % 2 == 0 else names[::-1], record=True)
 
-    print(f"busybox /bin/true, {options.runs} runs each after {WARMUPS} warmups, alternating order, "
+    profile = f", seccomp profile: {options.seccomp}" if options.seccomp else ""
+    print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order, "
           "in a private mount namespace without the unified hierarchy")
     medians = {}
     for name, seconds in timings.items():

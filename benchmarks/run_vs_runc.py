@@ -15,7 +15,6 @@ does for the same `run`.  Everything runs in a private mount namespace
 without the unified cgroup hierarchy, which crun 1.8.1 refuses (common.py).
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,13 +22,11 @@ import sys
 import tempfile
 import time
 
-from common import bundles_for, in_private_mounts, report
-from ocirun.config import oci_seccomp_from_containers_profile
+from common import add_seccomp_option, bundles_for, in_private_mounts, report
 
 WARMUPS = 3
 FLOORS = ("python -c pass", "python floor")
 FLOOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_floor.py")
-UNISTD_64 = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
 
 
 def parse_args():
@@ -39,26 +36,8 @@ def parse_args():
     parser.add_argument("--runc", default="runc", help="runc executable (default: from PATH)")
     parser.add_argument("--baseline", help="another ocirun (say, an earlier commit's install) timed in the"
                                            " same loop: what a change to ocirun gained")
-    parser.add_argument("--seccomp", nargs="?", const="allow-list", metavar="FILE",
-                        help="give both runtimes a seccomp profile: FILE (linux.seccomp as JSON, or"
-                             " podman's own format, e.g. /usr/share/containers/seccomp.json, converted"
-                             " as podman does), or without FILE an allow list of every x86_64 syscall"
-                             " the kernel headers name, with default ERRNO")
+    add_seccomp_option(parser)
     return parser.parse_args()
-
-
-def seccomp_profile(choice, capabilities):
-    if choice != "allow-list":
-        with open(choice) as f:
-            profile = json.load(f)
-        if "archMap" in profile:  # podman's (containers-common) format
-            return oci_seccomp_from_containers_profile(profile, capabilities)
-        return profile
-    with open(UNISTD_64) as f:
-        names = [word[len("__NR_"):] for word in f.read().split() if word.startswith("__NR_")]
-    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
 
 
 def time_once(command, cwd):
@@ -90,16 +69,7 @@ def main():
         sys.exit("neither ocirun nor runc was found")
 
     with tempfile.TemporaryDirectory(prefix="ocirun-bench-") as tmp:
-        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"])
-        if options.seccomp:
-            for bundle in set(bundle_of.values()):
-                config_path = os.path.join(bundle, "config.json")
-                with open(config_path) as f:
-                    config = json.load(f)
-                config["linux"]["seccomp"] = seccomp_profile(options.seccomp,
-                                                             config["process"]["capabilities"]["bounding"])
-                with open(config_path, "w") as f:
-                    json.dump(config, f)
+        bundle_of = bundles_for(runtimes, tmp, args=["/bin/true"], seccomp=options.seccomp)
         for floor in FLOORS:  # they read config.json where they run
             bundle_of[floor] = next(iter(bundle_of.values()))
         serial = iter(range(1_000_000))
