@@ -25,11 +25,12 @@ def hook(bundle, phase, script, **fields):
 
 
 def recording_hook(bundle, phase, out):
-    """Appends its phase to <out>/order and keeps its stdin, its mount namespace
-    and the comm of the state's pid.  startContainer runs in the container,
-    where `out` is bound at /out."""
+    """Appends its phase to <out>/order and keeps its stdin, its mount and pid
+    namespaces and the comm of the state's pid.  startContainer runs in the
+    container, where `out` is bound at /out."""
     where = "/out" if phase == "startContainer" else str(out)
     script = (f"cat > {where}/{phase}.json; readlink /proc/self/ns/mnt > {where}/{phase}.mnt; "
+              f"readlink /proc/self/ns/pid > {where}/{phase}.pidns; "
               f"pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/' {where}/{phase}.json); "
               f"cat /proc/$pid/comm > {where}/{phase}.comm 2>/dev/null; echo {phase} >> {where}/order")
     return hook(bundle, phase, script)
@@ -50,17 +51,22 @@ def test_each_phase_runs_in_order_where_and_with_the_state_the_spec_gives(runtim
     assert read(host_dir / "order").split() == list(CREATE_PHASES)
     host_pid = runtime.state(cid)["pid"]
     container_mnt = os.readlink(f"/proc/{host_pid}/ns/mnt")
+    container_pidns = os.readlink(f"/proc/{host_pid}/ns/pid")
     runtime.start(cid)
     runtime.delete(cid, force=True)
 
     assert read(host_dir / "order").split() == list(ALL_PHASES)
     host_mnt = os.readlink("/proc/self/ns/mnt")
+    host_pidns = os.readlink("/proc/self/ns/pid")
     for phase in ALL_PHASES:
         state = json.loads(read(host_dir / f"{phase}.json"))
         assert (state["id"], state["bundle"]) == (cid, bundle.path), phase
         assert state["annotations"] == {"org.example.hooks": "yes"}, phase
         in_container = phase in ("createContainer", "startContainer")
         assert read(host_dir / f"{phase}.mnt") == (container_mnt if in_container else host_mnt), phase
+        # the runtime's own hooks in the host's pid namespace: the parent that made the
+        # container's for its next child (launcher._fork_init) has put its own back
+        assert read(host_dir / f"{phase}.pidns") == (container_pidns if in_container else host_pidns), phase
         expected_status = {"poststart": "running", "poststop": "stopped"}.get(phase, "created")
         assert state["status"] == expected_status, phase
         if phase != "poststop":

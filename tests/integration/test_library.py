@@ -29,9 +29,12 @@ def test_run_returns_the_exit_status_and_leaves_the_caller_as_it_was(runtime, ma
     bundle.save()
     was_subreaper = _sys.is_child_subreaper()
     children_before = children_of(os.getpid())
+    pid_namespace_for_children = os.readlink("/proc/thread-self/ns/pid_for_children")
     assert Container.run(runtime.new_id(), bundle=bundle.path, root=runtime.root) == 3
     assert _sys.is_child_subreaper() == was_subreaper
     assert children_of(os.getpid()) == children_before
+    # the init was forked into a pid namespace made for it: ours is back as it was
+    assert os.readlink("/proc/thread-self/ns/pid_for_children") == pid_namespace_for_children
 
 
 def test_create_leaves_the_init_to_the_system_unless_the_caller_takes_it(runtime, make_bundle):
