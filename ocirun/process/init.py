@@ -162,6 +162,7 @@ STAGE_A_STEPS = (
 # what is left of them when the parent forks the init itself
 DIRECT_STEPS = (
     shed_the_runtime_state,
+    enter_cgroup,  # before a new cgroup namespace, which is rooted where its maker is
     enter_namespaces_but_pid,
 )
 

@@ -94,23 +94,23 @@ def prepare_create(container_id, config, options):
               in_user_namespace=bool(config.namespace("user")) or rootless.in_user_namespace(),
               # without a user namespace the parent makes them before the fork (idmap.py)
               idmapped_mounts=not bind_sources_for_init and any(o.idmap for o in checked["mount_options"]),
-              forks_init_directly=(options.init_as_child and _needs_no_stage_a(config, child_joins)
+              forks_init_directly=(options.init_as_child and _needs_no_stage_a(config)
                                    # in podman rootless's user namespace we could make the pid
                                    # namespace but never setns back to the host's, which it owns
                                    and not rootless.in_user_namespace()))
     return plan
 
 
-def _needs_no_stage_a(config, child_joins_cgroup):
+def _needs_no_stage_a(config):
     """Whether the parent can fork the init itself, one fork fewer than
     through stage A (launcher.launch_init): a new pid namespace it can make
     for its next child (unshare(CLONE_NEWPID) in the parent); the others the
-    init enters itself.  Stage A stays for what must come before the fork:
-    a user namespace (it owns the others), a pid namespace to join, a time
-    namespace's offsets, a cgroup to join before a new cgroup namespace."""
+    init enters itself, after joining its cgroup itself when it makes a
+    cgroup namespace.  Stage A stays for what must come before the fork: a
+    user namespace (it owns the others), a pid namespace to join, a time
+    namespace's offsets."""
     pid_ns, time_ns = config.namespace("pid"), config.namespace("time")
-    return not (config.namespace("user") or (pid_ns and pid_ns.path) or (time_ns and not time_ns.path)
-                or child_joins_cgroup)
+    return not (config.namespace("user") or (pid_ns and pid_ns.path) or (time_ns and not time_ns.path))
 
 
 def _bind_sources_for_init(config, mount_options):

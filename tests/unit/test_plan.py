@@ -34,7 +34,7 @@ BASIC = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
     ([*BASIC, {"type": "user"}], False),  # it owns the others: made first, by stage A
     ([{"type": "pid", "path": "/proc/1/ns/pid"}, *BASIC[1:]], False),  # setns(pid) takes effect for children
     ([*BASIC, {"type": "time"}], False),  # its offsets are written before the init exists
-    ([*BASIC, {"type": "cgroup"}], False),  # rooted where its maker is: stage A joins the cgroup first
+    ([*BASIC, {"type": "cgroup"}], True),  # rooted where its maker is: the init joins its cgroup first
 ])
 def test_the_init_is_forked_directly_only_when_nothing_comes_before(tmp_path, namespaces, direct):
     assert plan_for(tmp_path, namespaces).forks_init_directly is direct
