@@ -13,6 +13,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 from ocirun.bundles import build_busybox_bundle
 
@@ -89,6 +91,23 @@ def bundles_for(runtimes, directory, args, seccomp=None):
             json.dump(config, f)
         bundles[name] = bundle
     return {name: bundles.get(name, bundles["ocirun"]) for name in runtimes}
+
+
+def timed_command(argv, cwd=None, env=None):
+    """Seconds argv took; a failure stops the benchmark with its stderr.
+    stderr goes to a file made before the clock starts, not to a pipe: a
+    created container's init keeps it open, so a pipe would not reach EOF
+    until the container exits."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        result = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            err.seek(0)
+            sys.exit(f"{' '.join(map(str, argv))} exited {result.returncode}: "
+                     f"{err.read().decode(errors='replace').strip()}")
+    return elapsed
 
 
 def report(label, milliseconds, width=18):

@@ -14,30 +14,19 @@ two runtimes alternate within one loop.
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "engines"))
 
-from common import arguments  # noqa: E402
+from common import arguments, timed_command  # noqa: E402
 from engine_helpers import IMAGE, Ctr, Daemon, Podman, cgroup_tops, remove_cgroup_tops_made_since  # noqa: E402
 from ocirun.bundles import build_busybox_bundle  # noqa: E402
 
 WARMUPS = 2
-
-
-def timed(argv, **options):
-    start = time.perf_counter()
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, **options)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(map(str, argv))} exited {result.returncode}: {result.stderr.strip()}")
-    return elapsed
 
 
 def engines(directory, runtimes):
@@ -77,11 +66,11 @@ def main():
         podman, daemon, ctr = engines(Path(tmp), runtimes)
         try:
             def podman_run(name):
-                return timed(podman.using(name).base + ["run", "--rm", IMAGE, "true"], env=podman.env)
+                return timed_command(podman.using(name).base + ["run", "--rm", IMAGE, "true"], env=podman.env)
 
             def ctr_run(name):
-                return timed(ctr.base + ["run", "--rm", "--runc-binary", runtimes[name], IMAGE,
-                                         f"bench-{next(serial)}", "true"])
+                return timed_command(ctr.base + ["run", "--rm", "--runc-binary", runtimes[name], IMAGE,
+                                                 f"bench-{next(serial)}", "true"])
 
             for run in range(WARMUPS + options.runs):
                 order = ("ocirun", "runc") if run % 2 == 0 else ("runc", "ocirun")

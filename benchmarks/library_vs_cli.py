@@ -15,12 +15,12 @@ unified hierarchy (/sys/fs/cgroup/unified) is unmounted; the host's mounts
 are untouched.
 """
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
-from common import add_seccomp_option, arguments, bundles_for, find_runtimes, in_private_mounts, report
+from common import (add_seccomp_option, arguments, bundles_for, find_runtimes, in_private_mounts, report,
+                    timed_command)
 # the installed ocirun (run this with its interpreter): the library needs its built shim
 from ocirun.container import Container
 
@@ -31,18 +31,6 @@ def timed(function):
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
-
-
-def cli(argv, cwd):
-    def call():
-        # stderr to a file, not a pipe: a created container's init keeps it
-        # open, so a pipe would not reach EOF until the container exits
-        with tempfile.TemporaryFile() as err:
-            result = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-            if result.returncode != 0:
-                err.seek(0)
-                sys.exit(f"{' '.join(argv)} exited {result.returncode}: {err.read().decode(errors='replace')}")
-    return call
 
 
 def main():
@@ -70,9 +58,9 @@ def main():
             container_id = new_id()
             base = [runtimes[name], "--root", root]
             where = bundle_of[name]
-            return [("create", cli(base + ["create", container_id], where)),
-                    ("start", cli(base + ["start", container_id], where)),
-                    ("delete", cli(base + ["delete", "-f", container_id], where))]
+            return [("create", base + ["create", container_id], where),
+                    ("start", base + ["start", container_id], where),
+                    ("delete", base + ["delete", "-f", container_id], where)]
 
         timings = {}
         names = ["ocirun library"] + [f"{name} run" for name in runtimes]
@@ -83,13 +71,13 @@ def main():
                     seconds = timed(library_run)
                 else:
                     runtime = name.split()[0]
-                    seconds = timed(cli([runtimes[runtime], "--root", os.path.join(tmp, runtime), "run", new_id()],
-                                        bundle_of[runtime]))
+                    seconds = timed_command([runtimes[runtime], "--root", os.path.join(tmp, runtime), "run",
+                                             new_id()], bundle_of[runtime])
                 if record:
                     timings.setdefault(name, []).append(seconds)
             for runtime in sorted(runtimes) if order == names else sorted(runtimes, reverse=True):
-                for step, call in steps(runtime):
-                    seconds = timed(call)
+                for step, argv, where in steps(runtime):
+                    seconds = timed_command(argv, where)
                     if record:
                         timings.setdefault(f"{runtime} {step}", []).append(seconds)
 

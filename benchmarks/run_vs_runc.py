@@ -17,12 +17,10 @@ without the unified cgroup hierarchy, which crun 1.8.1 refuses (common.py).
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-from common import add_seccomp_option, bundles_for, in_private_mounts, report
+from common import add_seccomp_option, bundles_for, in_private_mounts, report, timed_command
 
 WARMUPS = 3
 FLOORS = ("python -c pass", "python floor")
@@ -38,18 +36,6 @@ def parse_args():
                                            " same loop: what a change to ocirun gained")
     add_seccomp_option(parser)
     return parser.parse_args()
-
-
-def time_once(command, cwd):
-    """Seconds taken by command; a failure stops the benchmark with its stderr."""
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        stderr = result.stderr.decode(errors="replace").strip()
-        sys.exit(f"{' '.join(command)} exited {result.returncode}: {stderr}")
-    return elapsed
 
 
 def main():
@@ -86,7 +72,7 @@ def main():
         names = list(runtimes) + list(FLOORS)
         for _ in range(WARMUPS):
             for name in names:
-                time_once(command_for(name), bundle_of[name])
+                timed_command(command_for(name), bundle_of[name])
 
         timings = {name: [] for name in names}
         for run in range(options.runs):
@@ -94,7 +80,7 @@ def main():
             # right after the other's teardown.
             order = names if run % 2 == 0 else names[::-1]
             for name in order:
-                timings[name].append(time_once(command_for(name), bundle_of[name]))
+                timings[name].append(timed_command(command_for(name), bundle_of[name]))
 
     profile = f", seccomp profile: {options.seccomp}" if options.seccomp else ""
     print(f"busybox /bin/true{profile}, {options.runs} runs each after {WARMUPS} warmups, alternating order, "

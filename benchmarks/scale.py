@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from common import bundles_for, find_runtimes, in_private_mounts
+from common import bundles_for, find_runtimes, in_private_mounts, timed_command
 
 EDGE = 20  # containers at each end of a series that are reported
 RUN_SAMPLES = 10
@@ -39,18 +39,6 @@ def parse_args():
     parser.add_argument("--containers", type=int, default=200, help="containers per runtime (default 200)")
     parser.add_argument("--ocirun", default="ocirun", help="ocirun executable (default: from PATH)")
     return parser.parse_args()
-
-
-def call(argv, cwd=None):
-    """Seconds argv took; a failure stops the benchmark with its stderr."""
-    with tempfile.TemporaryFile() as err:  # a created init keeps a pipe open: a file
-        start = time.perf_counter()
-        result = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        elapsed = time.perf_counter() - start
-        if result.returncode != 0:
-            err.seek(0)
-            sys.exit(f"{' '.join(argv)} exited {result.returncode}: {err.read().decode(errors='replace').strip()}")
-    return elapsed
 
 
 def status_kib(pid, field):
@@ -108,7 +96,7 @@ def main():
                 for name in (names if n % 2 == 0 else names[::-1]):
                     container_id = ids[name][n]
                     pid_file = os.path.join(tmp, container_id + ".pid")
-                    timings[f"{name} create"].append(call(
+                    timings[f"{name} create"].append(timed_command(
                         [runtimes[name], "--root", roots[name], "create", "--pid-file", pid_file, container_id],
                         bundles[name]))
                     created[name].append(container_id)
@@ -121,7 +109,7 @@ def main():
                 memory[name] = ([status_kib(pid, "VmRSS") for pid in inits], [pss_kib(pid) for pid in inits])
             for n in range(options.containers):
                 for name in (names if n % 2 == 0 else names[::-1]):
-                    timings[f"{name} start"].append(call([runtimes[name], "--root", roots[name], "start",
+                    timings[f"{name} start"].append(timed_command([runtimes[name], "--root", roots[name], "start",
                                                           ids[name][n]]))
             peaks = {name: foreground_run_peak(runtimes[name], short[name], roots[name], os.getpid())
                      for name in names}
