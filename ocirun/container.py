@@ -48,7 +48,7 @@ class Container:
         keep_console: with a terminal and no console_socket, keep the pty's
         master as `console_master` (a foreground run relays it).
         init_as_child: the init may be forked as this process's own child,
-        one fork fewer (~1 ms), for a caller that waits for it (run) or
+        one fork fewer (~0.5-0.9 ms), for a caller that waits for it (run) or
         exits right after create (the command); a long-lived caller would
         otherwise have to reap it, so the library's default is False."""
         from ocirun.cgroups import prime_attach
